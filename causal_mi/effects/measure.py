@@ -1,0 +1,135 @@
+"""Measure a resolved hypothesis: plan every quantity, run the engine, bootstrap each one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from causal_mi.effects import quantities as Q
+from causal_mi.effects.metrics import metric
+from causal_mi.engine.plan import Condition
+from causal_mi.engine.runner import Engine, Progress
+from causal_mi.models.loading import LoadedModel
+from causal_mi.spec.resolve import ResolvedClaim, ResolvedHypothesis
+from causal_mi.spec.sites import Kind, Site, format_site
+from causal_mi.stats.bootstrap import Estimate, bootstrap_ratio
+from causal_mi.tasks.base import Task
+
+
+@dataclass
+class Measurement:
+    """Everything measured for one hypothesis: baselines and one estimate per quantity."""
+
+    clean: np.ndarray
+    corrupt: np.ndarray
+    gap: float  # G
+    estimates: dict[str, Estimate]
+    claim_labels: list[str]  # estimate label of each claim, in file order
+    notes: list[str] = field(default_factory=list)
+
+
+def claim_label(hyp: ResolvedHypothesis, rc: ResolvedClaim) -> str:
+    """Label of a claim's estimate, in site names (so equal quantities share an estimate)."""
+    c = rc.claim
+    if c.quantity in ("faithfulness", "complement"):
+        return c.quantity
+    sep = " -> " if c.quantity in ("indirect", "direct") else ", "
+    return f"{c.quantity}(" + sep.join(_site_text(s) for s in rc.sites) + ")"
+
+
+def _site_text(s: Site) -> str:
+    return format_site(s)
+
+
+def mediators_of(hyp: ResolvedHypothesis, a: Site) -> tuple[Site, ...]:
+    """Declared mediators of ``a``: circuit nodes reachable from a along declared edges; with
+    no edges, every circuit node computed after a."""
+    if hyp.edges:
+        import networkx as nx
+
+        g = nx.DiGraph()
+        for e in hyp.edges:
+            g.add_edge(e.sender.component(), e.receiver.component())
+            if e.receiver.kind is Kind.HEAD_INPUT:
+                g.add_edge(e.receiver.component(), e.receiver.component())
+        start = a.component()
+        if start not in g:
+            return ()
+        reach = nx.descendants(g, start)
+        return tuple(s for s in hyp.circuit if s.component() in reach and s.component() != start)
+    return tuple(s for s in hyp.circuit if s.order_key() > a.order_key())
+
+
+def plan(hyp: ResolvedHypothesis, dims) -> tuple[dict[str, Q.Quantity], list[str]]:
+    """Quantities for every claim, plus the per-node effects every report shows."""
+    abl = hyp.spec.ablation
+    circuit = hyp.circuit
+    quantities: dict[str, Q.Quantity] = {}
+    labels: list[str] = []
+
+    def add(q: Q.Quantity) -> None:
+        quantities.setdefault(q.label, q)
+
+    for rc in hyp.claims:
+        label = claim_label(hyp, rc)
+        labels.append(label)
+        c, s = rc.claim.quantity, rc.sites
+        if c == "faithfulness":
+            add(Q.faithfulness(circuit, dims, abl))
+        elif c == "complement":
+            add(Q.complement(circuit, abl))
+        elif c in ("effect", "total"):
+            add(Q.effect(s[0], abl, label=label))
+        elif c == "restore":
+            add(Q.restore(s[0], label=label))
+        elif c == "minimality":
+            add(Q.minimality(circuit, s[0], dims, abl, label))
+        elif c == "indirect":
+            add(Q.indirect(s[0], s[1], abl, label))
+        elif c == "direct":
+            add(Q.direct(s[0], mediators_of(hyp, s[0]), abl, label))
+    if circuit:
+        add(Q.faithfulness(circuit, dims, abl))
+        add(Q.complement(circuit, abl))
+        for site in circuit:
+            add(Q.effect(site, abl))
+            add(Q.restore(site))
+    return quantities, labels
+
+
+def measure(hyp: ResolvedHypothesis, model: LoadedModel, task: Task, *, max_rows: int = 256,
+            progress: Progress | None = None) -> Measurement:
+    """Run every planned quantity and bootstrap it (seeded by the task seed)."""
+    quantities, labels = plan(hyp, model.dims)
+    engine = Engine(model, max_rows=max_rows, progress=progress)
+    fn = metric(hyp.spec.metric)
+    stage0: dict[str, Condition] = {}
+    stage1: dict[str, Condition] = {}
+    for q in quantities.values():
+        (stage1 if q.stage else stage0).update(q.conditions)
+        stage0.update(q.prerequisites or {})
+    keys0 = list(stage0)
+    r0 = engine.run(task, [stage0[k] for k in keys0], fn)
+    values = {k: r0.values[i] for i, k in enumerate(keys0)}
+    if stage1:
+        keys1 = list(stage1)
+        r1 = engine.run(task, [stage1[k] for k in keys1], fn, recorded=r0.recorded)
+        values.update({k: r1.values[i] for i, k in enumerate(keys1)})
+    clean, corrupt = r0.clean, r0.corrupt
+    den = clean - corrupt
+    gap = float(den.mean())
+    notes = []
+    if not np.isfinite(gap) or abs(gap) < 1e-9:
+        notes.append("G = m(clean) - m(corrupt) is zero: the corrupt prompts do not change the "
+                     "metric, so no fraction of G is defined")
+    elif gap < 0:
+        notes.append("G < 0: the corrupt prompts score higher than the clean ones; check the "
+                     "answer/wrong tokens")
+    estimates = {}
+    seed = hyp.spec.task.seed
+    for label, q in sorted(quantities.items()):
+        num = q.numerator(clean, corrupt, values)
+        estimates[label] = bootstrap_ratio(num, den, label=label, confidence=hyp.spec.confidence,
+                                           n_boot=hyp.spec.bootstrap, seed=seed)
+    return Measurement(clean, corrupt, gap, estimates, labels, notes)

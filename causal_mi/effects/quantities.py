@@ -1,0 +1,115 @@
+"""SPEC 3 quantities as intervention conditions plus the arithmetic on their results.
+
+Every quantity is ``numerator / G`` with ``G = m(clean) - m(corrupt)``; a :class:`Quantity`
+names the condition(s) it needs and how to form the per-example numerator from the metric
+values. The functions here are pure: they build plans, the engine runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from causal_mi.engine.plan import (
+    ABLATION_SOURCE,
+    Condition,
+    Patch,
+    cells_of,
+    outside_patches,
+    site_patches,
+)
+from causal_mi.models.adapter import hook_point
+from causal_mi.spec.resolve import ModelDims
+from causal_mi.spec.sites import Site, format_site
+
+# numerator(clean, corrupt, values_by_condition_key) -> per-example numerator
+Numerator = Callable[[np.ndarray, np.ndarray, dict[str, np.ndarray]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A quantity to estimate: its label, the conditions it needs, and its numerator.
+
+    ``stage`` 0 conditions run first; stage 1 conditions may read values recorded in
+    stage 0 (natural indirect effects need b's value under a's ablation).
+    """
+
+    label: str
+    conditions: dict[str, Condition]
+    numerator: Numerator
+    stage: int = 0
+    prerequisites: dict[str, Condition] | None = None
+
+
+def _key(*parts: object) -> str:
+    return "|".join(str(p) for p in parts)
+
+
+def effect(site: Site, ablation: str, label: str | None = None) -> Quantity:
+    """[m(clean) - m(clean, n ablated)] / G."""
+    k = _key("ablate", format_site(site), site.pos, ablation)
+    cond = Condition("clean", site_patches([site], ABLATION_SOURCE[ablation]), label=k)
+    return Quantity(label or f"effect({format_site(site)})", {k: cond},
+                    lambda c, x, v: c - v[k])
+
+
+def restore(site: Site, label: str | None = None) -> Quantity:
+    """[m(corrupt, n patched from clean) - m(corrupt)] / G."""
+    k = _key("restore", format_site(site), site.pos)
+    cond = Condition("corrupt", site_patches([site], "clean"), label=k)
+    return Quantity(label or f"restore({format_site(site)})", {k: cond},
+                    lambda c, x, v: v[k] - x)
+
+
+def circuit_only(circuit: tuple[Site, ...], dims: ModelDims, ablation: str) -> Condition:
+    """Clean input, every component outside ``circuit`` ablated (node level)."""
+    return Condition("clean", outside_patches(circuit, dims, ABLATION_SOURCE[ablation]),
+                     label=_key("circuit-only", *map(str, circuit), ablation))
+
+
+def faithfulness(circuit: tuple[Site, ...], dims: ModelDims, ablation: str) -> Quantity:
+    """[m(circuit only) - m(corrupt)] / G."""
+    cond = circuit_only(circuit, dims, ablation)
+    return Quantity("faithfulness", {cond.label: cond}, lambda c, x, v: v[cond.label] - x)
+
+
+def complement(circuit: tuple[Site, ...], ablation: str) -> Quantity:
+    """[m(circuit nodes ablated) - m(corrupt)] / G."""
+    k = _key("circuit-ablated", *map(str, circuit), ablation)
+    cond = Condition("clean", site_patches(circuit, ABLATION_SOURCE[ablation]), label=k)
+    return Quantity("complement", {k: cond}, lambda c, x, v: v[k] - x)
+
+
+def minimality(circuit: tuple[Site, ...], node: Site, dims: ModelDims, ablation: str,
+               label: str) -> Quantity:
+    """faithfulness(circuit) - faithfulness(circuit without node)."""
+    full = circuit_only(circuit, dims, ablation)
+    less = circuit_only(tuple(s for s in circuit if s != node), dims, ablation)
+    return Quantity(label, {full.label: full, less.label: less},
+                    lambda c, x, v: v[full.label] - v[less.label])
+
+
+def indirect(a: Site, b: Site, ablation: str, label: str) -> Quantity:
+    """Natural indirect effect of a through b: [m(clean) - m(clean, b := b(a ablated))] / G.
+
+    Stage 0 runs the clean input with a ablated and records b's hook; stage 1 runs the clean
+    input with b's cells set to the recorded values (a itself clean).
+    """
+    rec = _key("rec", format_site(a), a.pos, ablation, "->", format_site(b))
+    pre = Condition("clean", site_patches([a], ABLATION_SOURCE[ablation]),
+                    record=((rec, hook_point(b).name),), label=rec)
+    hook = hook_point(b).name
+    k = _key("nie", rec, b.pos)
+    cond = Condition("clean", (Patch(hook, f"recorded:{rec}", cells_of(b)),), label=k)
+    return Quantity(label, {k: cond}, lambda c, x, v: c - v[k], stage=1,
+                    prerequisites={rec: pre})
+
+
+def direct(a: Site, mediators: tuple[Site, ...], ablation: str, label: str) -> Quantity:
+    """Natural direct effect: [m(clean) - m(a ablated, mediators held at clean)] / G."""
+    patches = site_patches([a], ABLATION_SOURCE[ablation]) + site_patches(mediators, "clean")
+    k = _key("nde", format_site(a), a.pos, ablation, *map(str, mediators))
+    return Quantity(label, {k: Condition("clean", patches, label=k)},
+                    lambda c, x, v: c - v[k])

@@ -1,0 +1,99 @@
+"""Intervention plans: pure data describing what to patch, from where, in which run.
+
+A :class:`Patch` replaces cells of one hook activation: the cells are (position, channel)
+pairs where a channel is a head or a neuron. ``complement=True`` patches every cell *except*
+those listed (how "ablate everything outside the circuit" is expressed). A
+:class:`Condition` is one forward pass per example: the base input (clean or corrupt) plus
+patches, optionally recording activations for a later condition (mediation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from causal_mi.models.adapter import hook_point
+from causal_mi.spec.resolve import ModelDims
+from causal_mi.spec.sites import Kind, Site
+
+SOURCES = ("clean", "corrupt", "mean", "zero")
+ABLATION_SOURCE = {"resample": "corrupt", "mean": "mean", "zero": "zero"}
+
+Cell = tuple[int | None, int | None]  # (position or None = all, channel or None = all)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """Replace ``cells`` of hook ``hook`` with values from ``source``.
+
+    ``source`` is one of ``clean`` / ``corrupt`` (the same example's run), ``mean`` (mean over
+    the task's corrupt prompts of the same length, per position), ``zero``, or
+    ``recorded:<key>`` (values recorded by an earlier condition).
+    """
+
+    hook: str
+    source: str
+    cells: frozenset[Cell]
+    complement: bool = False
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One intervention: a base input, patches, and hooks whose values to record."""
+
+    base: str  # "clean" | "corrupt"
+    patches: tuple[Patch, ...] = ()
+    record: tuple[tuple[str, str], ...] = ()  # (key, hook name)
+    label: str = ""
+
+
+def cells_of(site: Site) -> frozenset[Cell]:
+    """The cells a site covers inside its hook activation."""
+    hp = hook_point(site)
+    channel = hp.channel if hp.channel >= 0 else None
+    positions: Iterable[int | None] = site.pos if site.pos is not None else (None,)
+    return frozenset((p, channel) for p in positions)
+
+
+def site_patches(sites: Iterable[Site], source: str) -> tuple[Patch, ...]:
+    """Patches replacing each site with ``source`` (sites sharing a hook are merged)."""
+    by_hook: dict[str, set[Cell]] = {}
+    for site in sites:
+        by_hook.setdefault(hook_point(site).name, set()).update(cells_of(site))
+    return tuple(Patch(h, source, frozenset(c)) for h, c in sorted(by_hook.items()))
+
+
+def component_sites(dims: ModelDims) -> list[Site]:
+    """Every component of the model graph at node level: all heads and all MLPs."""
+    out = [Site(Kind.HEAD, layer, h) for layer in range(dims.n_layers) for h in range(dims.n_heads)]
+    if not dims.attn_only:
+        out += [Site(Kind.MLP, layer) for layer in range(dims.n_layers)]
+    return out
+
+
+def outside_patches(circuit: Iterable[Site], dims: ModelDims, source: str) -> tuple[Patch, ...]:
+    """Patches ablating every component cell not covered by ``circuit`` (node level).
+
+    Head inputs count as their head; a neuron keeps only itself, so the rest of its MLP is
+    ablated neuron by neuron. Residual-stream nodes are not components and ablate nothing.
+    """
+    keep: dict[str, set[Cell]] = {}
+    partial_mlp: set[int] = set()
+    for site in circuit:
+        if site.kind in (Kind.RESID, Kind.EMBED, Kind.LOGITS):
+            continue
+        comp = site.component() if site.kind is not Kind.MLP_IN else Site(Kind.MLP, site.layer)
+        if site.kind is Kind.NEURON:
+            partial_mlp.add(site.layer)
+        comp = comp.at(site.pos)
+        keep.setdefault(hook_point(comp).name, set()).update(cells_of(comp))
+    patches: list[Patch] = []
+    hooks = sorted({hook_point(s).name for s in component_sites(dims)})
+    for layer in sorted(partial_mlp):
+        if f"blocks.{layer}.hook_mlp_out" in keep:
+            continue  # the whole MLP (or some positions of it) is declared: patch its output
+        hooks.remove(f"blocks.{layer}.hook_mlp_out")
+        hooks.append(f"blocks.{layer}.mlp.hook_post")
+    for h in hooks:
+        patches.append(Patch(h, source, frozenset(keep.get(h, ())), complement=True))
+    return tuple(patches)

@@ -1,0 +1,228 @@
+"""Execute intervention plans on a TransformerBridge: batched, chunked, hooks always scoped.
+
+Several conditions are stacked along the batch axis of one forward pass (row block ``c``
+holds condition ``c`` for a chunk of examples), so a plan of K conditions over n examples
+costs about ``K * n / max_rows`` passes. Rows never interact, so results do not depend on
+chunking or order. Examples are grouped by token length (no padding, so no padding
+artefacts); ``mean`` sources average the corrupt prompts of the same length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from causal_mi.engine.plan import Condition, Patch
+from causal_mi.models.loading import LoadedModel
+from causal_mi.tasks.base import Task
+
+Progress = Callable[[int, int], None]
+# metric(last_logits [R, V], answer [R], wrong [R], clean_logprobs [R, V]) -> values [R]
+Metric = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class RunResult:
+    """Per-example metric values: ``values[c, i]`` for condition c and example i."""
+
+    clean: np.ndarray  # [n]
+    corrupt: np.ndarray  # [n]
+    values: np.ndarray  # [n_conditions, n]
+    recorded: dict[str, dict[int, torch.Tensor]] = field(default_factory=dict)
+
+
+@dataclass
+class _Bucket:
+    index: np.ndarray  # example indices in the task
+    clean: torch.Tensor  # [n_b, L]
+    corrupt: torch.Tensor
+    answer: torch.Tensor
+    wrong: torch.Tensor
+
+    @property
+    def length(self) -> int:
+        return int(self.clean.shape[1])
+
+
+class Engine:
+    """Runs conditions for a model and task; ``max_rows`` bounds rows per forward pass."""
+
+    def __init__(self, model: LoadedModel, *, max_rows: int = 256,
+                 progress: Progress | None = None):
+        self.model = model
+        self.bridge = model.bridge
+        self.device = model.device
+        self.max_rows = max(1, int(max_rows))
+        self.progress = progress
+        self._shapes: dict[str, tuple[int, ...]] = {}
+
+    # public ------------------------------------------------------------------------------
+    def run(self, task: Task, conditions: Sequence[Condition], metric: Metric,
+            recorded: dict[str, dict[int, torch.Tensor]] | None = None) -> RunResult:
+        """Metric values of every condition on every example (and requested recordings)."""
+        n = len(task)
+        clean = np.zeros(n)
+        corrupt = np.zeros(n)
+        values = np.zeros((len(conditions), n))
+        out_rec: dict[str, dict[int, torch.Tensor]] = {}
+        buckets = self._buckets(task)
+        total = sum(self._n_passes(b, len(conditions)) for b in buckets)
+        done = 0
+        with torch.no_grad():
+            for b in buckets:
+                cache, clean_m, corrupt_m, clean_logp = self._baselines(b, conditions, metric)
+                clean[b.index], corrupt[b.index] = clean_m.numpy(), corrupt_m.numpy()
+                for c_lo, c_hi, e_lo, e_hi in self._chunks(b, len(conditions)):
+                    chunk = conditions[c_lo:c_hi]
+                    m, rec = self._patched(b, chunk, e_lo, e_hi, cache, recorded or {}, metric,
+                                           clean_logp)
+                    values[c_lo:c_hi, b.index[e_lo:e_hi]] = m.numpy()
+                    for key, t in rec.items():
+                        out_rec.setdefault(key, {}).setdefault(b.length, []).append((e_lo, t))
+                    done += 1
+                    if self.progress:
+                        self.progress(done, total)
+        recorded_out = {k: {length: torch.cat([t for _, t in sorted(parts, key=lambda x: x[0])])
+                            for length, parts in per.items()} for k, per in out_rec.items()}
+        return RunResult(clean, corrupt, values, recorded_out)
+
+    # internals ---------------------------------------------------------------------------
+    def _buckets(self, task: Task) -> list[_Bucket]:
+        by_len: dict[int, list[int]] = {}
+        for i, ex in enumerate(task.examples):
+            by_len.setdefault(ex.length, []).append(i)
+        out = []
+        for length in sorted(by_len):
+            idx = by_len[length]
+            exs = [task.examples[i] for i in idx]
+
+            def t(rows: list) -> torch.Tensor:
+                return torch.tensor(rows, dtype=torch.long, device=self.device)
+
+            out.append(_Bucket(np.array(idx), t([e.clean for e in exs]), t([e.corrupt for e in exs]),
+                               t([e.answer for e in exs]), t([e.wrong for e in exs])))
+        return out
+
+    def _examples_per_pass(self, b: _Bucket) -> int:
+        return min(len(b.index), self.max_rows)
+
+    def _n_passes(self, b: _Bucket, n_cond: int) -> int:
+        e = self._examples_per_pass(b)
+        per = max(1, self.max_rows // e)
+        return -(-n_cond // per) * -(-len(b.index) // e)
+
+    def _chunks(self, b: _Bucket, n_cond: int):
+        e = self._examples_per_pass(b)
+        per = max(1, self.max_rows // e)
+        for c_lo in range(0, n_cond, per):
+            for e_lo in range(0, len(b.index), e):
+                yield c_lo, min(n_cond, c_lo + per), e_lo, min(len(b.index), e_lo + e)
+
+    def _forward(self, tokens: torch.Tensor, hooks: list) -> torch.Tensor:
+        """Last-position logits of a forward pass with scoped hooks."""
+        with self.bridge.hooks(fwd_hooks=hooks):
+            logits = self.bridge(tokens)
+        return logits[:, -1, :].float()
+
+    def _baselines(self, b: _Bucket, conditions: Sequence[Condition], metric: Metric):
+        """Clean and corrupt runs over the bucket, caching the hooks that sources read."""
+        need: dict[str, set[str]] = {"clean": set(), "corrupt": set()}
+        for cond in conditions:
+            for p in cond.patches:
+                if p.source in ("clean", "corrupt"):
+                    need[p.source].add(p.hook)
+                elif p.source in ("mean", "zero"):
+                    need["corrupt"].add(p.hook)
+        cache: dict[str, dict[str, torch.Tensor]] = {}
+        last: dict[str, torch.Tensor] = {}
+        for base in ("clean", "corrupt"):
+            tokens = getattr(b, base)
+            store: dict[str, list[torch.Tensor]] = {h: [] for h in sorted(need[base])}
+            parts = []
+            for lo in range(0, tokens.shape[0], self.max_rows):
+                hooks = [(h, _capture(store[h])) for h in store]
+                parts.append(self._forward(tokens[lo: lo + self.max_rows], hooks))
+            last[base] = torch.cat(parts)
+            cache[base] = {h: torch.cat(v) for h, v in store.items()}
+            for h, v in cache[base].items():
+                self._shapes[h] = tuple(v.shape[2:])
+        cache["mean"] = {h: v.mean(dim=0, keepdim=True) for h, v in cache["corrupt"].items()}
+        clean_logp = torch.log_softmax(last["clean"], dim=-1)
+        m_clean = metric(last["clean"], b.answer, b.wrong, clean_logp)
+        m_corrupt = metric(last["corrupt"], b.answer, b.wrong, clean_logp)
+        return cache, m_clean, m_corrupt, clean_logp
+
+    def _patched(self, b: _Bucket, conds: Sequence[Condition], e_lo: int, e_hi: int,
+                 cache: dict, recorded: dict, metric: Metric, clean_logp: torch.Tensor):
+        n_e = e_hi - e_lo
+        tokens = torch.cat([getattr(b, c.base)[e_lo:e_hi] for c in conds])
+        ops: dict[str, list[tuple[slice, Patch]]] = {}
+        recs: dict[str, list[tuple[slice, str]]] = {}
+        for ci, cond in enumerate(conds):
+            rows = slice(ci * n_e, (ci + 1) * n_e)
+            for p in cond.patches:
+                ops.setdefault(p.hook, []).append((rows, p))
+            for key, h in cond.record:
+                recs.setdefault(h, []).append((rows, key))
+        captured: dict[str, torch.Tensor] = {}
+        L = b.length
+
+        def source(p: Patch, act_rows: torch.Tensor) -> torch.Tensor:
+            if p.source == "zero":
+                return torch.zeros_like(act_rows)
+            if p.source == "mean":
+                return cache["mean"][p.hook].expand_as(act_rows)
+            if p.source.startswith("recorded:"):
+                key = p.source.split(":", 1)[1]
+                return recorded[key][L][e_lo:e_hi]
+            return cache[p.source][p.hook][e_lo:e_hi]
+
+        def make(hook_name: str):
+            def fn(act: torch.Tensor, hook) -> torch.Tensor:
+                if hook_name in ops:
+                    act = act.clone()
+                    for rows, p in ops[hook_name]:
+                        mask = _mask(p, act.shape, L, act.device)
+                        act[rows] = torch.where(mask, source(p, act[rows]), act[rows])
+                for rows, key in recs.get(hook_name, ()):
+                    captured[key] = act[rows].detach().clone()
+                return act
+            return fn
+
+        hooks = [(h, make(h)) for h in sorted(set(ops) | set(recs))]
+        logits = self._forward(tokens, hooks)
+        answer = b.answer[e_lo:e_hi].repeat(len(conds))
+        wrong = b.wrong[e_lo:e_hi].repeat(len(conds))
+        ref = clean_logp[e_lo:e_hi].repeat(len(conds), 1)
+        m = metric(logits, answer, wrong, ref).reshape(len(conds), n_e)
+        return m, captured
+
+
+def _capture(into: list[torch.Tensor]):
+    """A hook that appends a copy of the activation to ``into`` and changes nothing."""
+
+    def fn(act: torch.Tensor, hook) -> None:
+        into.append(act.detach().clone())
+
+    return fn
+
+
+def _mask(p: Patch, shape: torch.Size, length: int, device) -> torch.Tensor:
+    """Boolean mask broadcastable to ``shape`` ([rows, pos, ...]) selecting the patched cells."""
+    per_channel = len(shape) == 4 or any(c is not None for _, c in p.cells)
+    n_ch = shape[2] if per_channel else 1
+    m = torch.zeros(length, n_ch, dtype=torch.bool, device=device)
+    for pos, ch in p.cells:
+        pi = slice(None) if pos is None else (pos if pos >= 0 else length + pos)
+        ci = slice(None) if ch is None else ch
+        m[pi, ci] = True
+    if p.complement:
+        m = ~m
+    # [pos, ch] -> [1, pos, ch, 1...] for 4-D (head) activations, [1, pos, ch] for neurons,
+    # [1, pos, 1] for plain vectors.
+    if len(shape) == 4:
+        return m[None, :, :, None]
+    return m[None]

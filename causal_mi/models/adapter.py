@@ -1,0 +1,41 @@
+"""Map canonical sites to TransformerBridge hook points (one adapter; TL names are canonical).
+
+Each site becomes a hook name plus the index of the site inside that hook's activation:
+``[rows, pos, head, d_head]`` for heads (``hook_z`` is the head's output before W_O, so
+replacing it replaces the head's term in the residual stream), ``[rows, pos, d_mlp]`` for
+neurons, ``[rows, pos, d_model]`` otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from causal_mi.spec.sites import Kind, Site
+
+
+@dataclass(frozen=True)
+class HookPoint:
+    """Where a site lives: the hook's name and the index along its third axis (or -1)."""
+
+    name: str
+    channel: int = -1  # head index (axis 2) or neuron index (axis 2); -1: the whole vector
+
+
+def hook_point(site: Site) -> HookPoint:
+    """The hook point of ``site`` (positions are applied by the engine)."""
+    k, layer = site.kind, site.layer
+    if k is Kind.HEAD:
+        return HookPoint(f"blocks.{layer}.attn.hook_z", site.head)
+    if k is Kind.HEAD_INPUT:
+        return HookPoint(f"blocks.{layer}.attn.hook_{site.channel}", site.head)
+    if k is Kind.MLP:
+        return HookPoint(f"blocks.{layer}.hook_mlp_out")
+    if k is Kind.MLP_IN:
+        return HookPoint(f"blocks.{layer}.mlp.hook_in")
+    if k is Kind.NEURON:
+        return HookPoint(f"blocks.{layer}.mlp.hook_post", site.index)
+    if k is Kind.RESID:
+        return HookPoint(f"blocks.{layer}.hook_{site.channel}")
+    if k is Kind.EMBED:
+        return HookPoint("blocks.0.hook_resid_pre")
+    raise ValueError(f"{site} has no activation to patch (logits are the model's output)")

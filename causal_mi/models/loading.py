@@ -1,0 +1,131 @@
+"""Resolve a model reference (``zoo:``, ``path:``, ``hf:``) to a TransformerBridge.
+
+All models go through transformer_lens' ``TransformerBridge`` so hook names are canonical.
+Weights load from safetensors only; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from causal_mi.errors import Location, ModelLoadError, Problem, did_you_mean
+from causal_mi.models.native_format import is_native_dir, load_native
+from causal_mi.models.tokens import TokenizerView
+from causal_mi.spec.resolve import ModelDims
+
+ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo" / "models"
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for interventions, with what reports need to say about it."""
+
+    bridge: Any
+    ref: str
+    source: str  # resolved directory or hub id
+    dims: ModelDims
+    tokens: TokenizerView
+    weights_sha256: str
+    device: str
+
+    @property
+    def cfg(self) -> Any:
+        return self.bridge.cfg
+
+
+def zoo_names() -> list[str]:
+    """Names of the shipped zoo models."""
+    if not ZOO_DIR.is_dir():
+        return []
+    return sorted(p.name for p in ZOO_DIR.iterdir() if (p / "config.json").is_file())
+
+
+def _sha256(directory: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(directory.glob("*.safetensors")):
+        with f.open("rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _load_dir(directory: Path, device: str) -> Any:
+    if is_native_dir(directory):
+        return load_native(directory, device=device)
+    cfg = directory / "config.json"
+    try:
+        data = json.loads(cfg.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{cfg} is not readable JSON: {exc}") from None
+    if "model_type" not in data:
+        raise ValueError(
+            f"{cfg} has neither 'model_type' (an HF model) nor 'causal_mi_format' "
+            "(a causal-mi TL-native model)"
+        )
+    return _boot_transformers(str(directory), device)
+
+
+def _boot_transformers(name: str, device: str) -> Any:
+    import transformer_lens.model_bridge.sources.transformers  # noqa: F401  (registers boot)
+    from transformer_lens.model_bridge import TransformerBridge
+
+    bridge = TransformerBridge.boot_transformers(name, device=device)
+    bridge.eval()
+    return bridge
+
+
+def load_model(ref: str, *, base_dir: Path | None = None, device: str = "cpu",
+               where: Location | None = None) -> LoadedModel:
+    """Load ``ref``; failures raise :class:`ModelLoadError` (exit code 2) naming the fix.
+
+    >>> model = load_model("zoo:induction-2l")  # doctest: +SKIP
+    """
+    where = where or Location("<model>")
+    base_dir = base_dir or Path.cwd()
+    scheme, _, name = ref.partition(":")
+
+    def fail(message: str) -> ModelLoadError:
+        return ModelLoadError(Problem(where, message))
+
+    directory: Path | None = None
+    if scheme == "zoo":
+        directory = ZOO_DIR / name
+        if not (directory / "config.json").is_file():
+            raise fail(f"unknown zoo model '{name}'; {did_you_mean(name, zoo_names())}")
+    elif scheme == "path":
+        directory = (base_dir / name).resolve() if not Path(name).is_absolute() else Path(name)
+        if not directory.is_dir():
+            raise fail(f"model directory not found: {directory} (path: is resolved against the "
+                       "hypothesis file's directory); it must hold config.json, model.safetensors "
+                       "and tokenizer files")
+        if not (directory / "config.json").is_file():
+            raise fail(f"{directory} has no config.json; expected an HF-format directory "
+                       "(config.json, model.safetensors, tokenizer files)")
+    elif scheme == "hf":
+        local = (base_dir / name) if not Path(name).is_absolute() else Path(name)
+        directory = local.resolve() if local.is_dir() else None
+    else:
+        raise fail(f"model '{ref}' must start with zoo:, hf: or path:")
+    try:
+        if directory is not None:
+            bridge = _load_dir(directory, device)
+        else:
+            bridge = _boot_transformers(name, device)
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # third-party loaders raise anything; the user needs the reason
+        offline = " (no network: set HF_HUB_OFFLINE=1 and use a local directory)" if (
+            scheme == "hf" and os.environ.get("HF_HUB_OFFLINE") != "1") else ""
+        raise fail(f"could not load model '{ref}': {type(exc).__name__}: {exc}{offline}") from None
+    bridge.eval()
+    cfg = bridge.cfg
+    dims = ModelDims(n_layers=cfg.n_layers, n_heads=cfg.n_heads, d_mlp=int(cfg.d_mlp or 0),
+                     attn_only=bool(cfg.attn_only))
+    tokens = TokenizerView(bridge)
+    digest = _sha256(directory) if directory is not None else ""
+    return LoadedModel(bridge, ref, str(directory or name), dims, tokens, digest, device)

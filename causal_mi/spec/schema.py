@@ -1,0 +1,62 @@
+"""The hypothesis file schema (SPEC 2), as pydantic models: pure, serialisable data."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+METRICS = ("logit_diff", "logprob", "prob", "kl")
+ABLATIONS = ("resample", "mean", "zero")
+CORRECTIONS = ("holm", "bonferroni", "none")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskSpec(_Strict):
+    """Where the prompts come from: a built-in generator or a JSONL file of pairs."""
+
+    generator: str | None = None
+    file: str | None = None
+    n: int = Field(200, ge=1, le=1_000_000)
+    seed: int = 0
+    params: dict[str, int | float | str | bool] = Field(default_factory=dict)
+
+
+class NodeAt(_Strict):
+    """A node restricted to positions: ``{at: L1H3, pos: -1}`` or ``pos: [3, 4]``."""
+
+    at: str
+    pos: int | list[int] | None = None
+
+
+class Hypothesis(_Strict):
+    """A hypothesis file, validated but not yet resolved against a model."""
+
+    version: Literal[1]
+    name: str = Field(min_length=1)
+    description: str = ""
+    model: str = Field(min_length=1)
+    task: TaskSpec
+    metric: Literal["logit_diff", "logprob", "prob", "kl"] = "logit_diff"
+    ablation: Literal["resample", "mean", "zero"] = "resample"
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    correction: Literal["holm", "bonferroni", "none"] = "holm"
+    bootstrap: int = Field(2000, ge=200, le=100_000)
+    batch_size: int = Field(64, ge=1)
+    nodes: dict[str, str | NodeAt] = Field(default_factory=dict)
+    edges: list[str] = Field(default_factory=list)
+    claims: list[str] = Field(default_factory=list)
+    properties: list[Any] | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model_ref(cls, v: str) -> str:
+        if not v.startswith(("zoo:", "hf:", "path:")):
+            raise ValueError(
+                f"model '{v}' must start with zoo:, hf: or path: "
+                "(zoo:<name> | hf:<hub id or local dir> | path:<dir>)"
+            )
+        return v

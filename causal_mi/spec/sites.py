@@ -1,0 +1,178 @@
+"""The site grammar: one place that parses and formats names of model components.
+
+Grammar (SPEC 2)::
+
+    embed | logits
+    L<l>H<h>                 a head's output (its term in the residual stream)
+    L<l>H<h>.q|k|v           a head's query / key / value input
+    L<l>.mlp                 an MLP's output;  L<l>.mlp.in  its input
+    L<l>.mlp[<i>]            one MLP neuron (post-activation)
+    L<l>.resid_pre|resid_mid|resid_post
+
+A site may be restricted to positions (``{at: L1H3, pos: -1}``); negative positions count
+from the end of the prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from enum import Enum
+
+
+class Kind(str, Enum):
+    EMBED = "embed"
+    LOGITS = "logits"
+    HEAD = "head"  # a head's output
+    HEAD_INPUT = "head_input"  # q, k or v of a head
+    MLP = "mlp"  # MLP output
+    MLP_IN = "mlp_in"
+    NEURON = "neuron"
+    RESID = "resid"
+
+
+HEAD_INPUTS = ("q", "k", "v")
+RESID_POINTS = ("resid_pre", "resid_mid", "resid_post")
+
+# Stage of each kind inside a layer, in computation order (serial GPT-style block).
+_STAGE = {
+    ("resid", "resid_pre"): 0,
+    Kind.HEAD_INPUT: 1,
+    Kind.HEAD: 2,
+    ("resid", "resid_mid"): 3,
+    Kind.MLP_IN: 4,
+    Kind.NEURON: 5,
+    Kind.MLP: 6,
+    ("resid", "resid_post"): 7,
+}
+
+SITE_FORMS = (
+    "embed, logits, L<l>H<h>, L<l>H<h>.q|k|v, L<l>.mlp, L<l>.mlp.in, L<l>.mlp[<i>], "
+    "L<l>.resid_pre|resid_mid|resid_post"
+)
+
+_HEAD_RE = re.compile(r"^L(\d+)H(\d+)(?:\.(q|k|v))?$")
+_MLP_RE = re.compile(r"^L(\d+)\.mlp(?:\.(in)|\[(\d+)\])?$")
+_RESID_RE = re.compile(r"^L(\d+)\.(resid_pre|resid_mid|resid_post)$")
+
+
+class SiteSyntaxError(ValueError):
+    """A string that is not a site name."""
+
+
+@dataclass(frozen=True, order=True)
+class Site:
+    """A model component, canonical and hashable.
+
+    ``layer`` is -1 for ``embed`` and ``n_layers`` is not known here, so ``logits`` sorts last
+    through :meth:`order_key`. ``pos`` is ``None`` for all positions.
+    """
+
+    kind: Kind
+    layer: int = -1
+    head: int = -1
+    index: int = -1  # neuron index
+    channel: str = ""  # q/k/v for head inputs, resid point for resid sites
+    pos: tuple[int, ...] | None = None
+
+    def __str__(self) -> str:
+        return format_site(self)
+
+    @property
+    def is_input(self) -> bool:
+        """True for sites that are a component's input (edge receivers)."""
+        return self.kind in (Kind.HEAD_INPUT, Kind.MLP_IN, Kind.LOGITS)
+
+    def order_key(self) -> tuple[float, int]:
+        """(layer, stage) in the model's computation order; used for edge validation."""
+        if self.kind is Kind.EMBED:
+            return (-1, 0)
+        if self.kind is Kind.LOGITS:
+            return (float("inf"), 0)
+        stage = _STAGE[(self.kind.value, self.channel)] if self.kind is Kind.RESID else _STAGE[self.kind]
+        return (self.layer, stage)
+
+    def at(self, pos: tuple[int, ...] | None) -> Site:
+        return replace(self, pos=pos)
+
+    def without_pos(self) -> Site:
+        return replace(self, pos=None)
+
+    def component(self) -> Site:
+        """The component a site belongs to: a head input's head, an MLP input's MLP."""
+        if self.kind is Kind.HEAD_INPUT:
+            return replace(self, kind=Kind.HEAD, channel="")
+        if self.kind is Kind.MLP_IN:
+            return replace(self, kind=Kind.MLP)
+        return self
+
+
+def parse_site(text: str) -> Site:
+    """Parse a site name; raises :class:`SiteSyntaxError` with the valid forms.
+
+    >>> parse_site("L1H3.k")
+    Site(kind=<Kind.HEAD_INPUT: 'head_input'>, layer=1, head=3, index=-1, channel='k', pos=None)
+    """
+    s = text.strip()
+    if s == "embed":
+        return Site(Kind.EMBED)
+    if s == "logits":
+        return Site(Kind.LOGITS)
+    m = _HEAD_RE.match(s)
+    if m:
+        layer, head, ch = int(m.group(1)), int(m.group(2)), m.group(3)
+        if ch:
+            return Site(Kind.HEAD_INPUT, layer, head, channel=ch)
+        return Site(Kind.HEAD, layer, head)
+    m = _MLP_RE.match(s)
+    if m:
+        layer = int(m.group(1))
+        if m.group(2):
+            return Site(Kind.MLP_IN, layer)
+        if m.group(3) is not None:
+            return Site(Kind.NEURON, layer, index=int(m.group(3)))
+        return Site(Kind.MLP, layer)
+    m = _RESID_RE.match(s)
+    if m:
+        return Site(Kind.RESID, int(m.group(1)), channel=m.group(2))
+    raise SiteSyntaxError(f"'{text}' is not a site name; valid forms: {SITE_FORMS}")
+
+
+def looks_like_site(text: str) -> bool:
+    """True when ``text`` has the shape of a site name (so it is not a user node name)."""
+    try:
+        parse_site(text)
+    except SiteSyntaxError:
+        return False
+    return True
+
+
+def format_site(site: Site) -> str:
+    """Canonical text of a site, without positions (``str(parse_site(x)) == x``)."""
+    k = site.kind
+    if k is Kind.EMBED:
+        base = "embed"
+    elif k is Kind.LOGITS:
+        base = "logits"
+    elif k is Kind.HEAD:
+        base = f"L{site.layer}H{site.head}"
+    elif k is Kind.HEAD_INPUT:
+        base = f"L{site.layer}H{site.head}.{site.channel}"
+    elif k is Kind.MLP:
+        base = f"L{site.layer}.mlp"
+    elif k is Kind.MLP_IN:
+        base = f"L{site.layer}.mlp.in"
+    elif k is Kind.NEURON:
+        base = f"L{site.layer}.mlp[{site.index}]"
+    else:
+        base = f"L{site.layer}.{site.channel}"
+    if site.pos is not None:
+        base += "@" + ",".join(str(p) for p in site.pos)
+    return base
+
+
+def with_input(site: Site, channel: str) -> Site:
+    """The q/k/v input of a head site (``ind`` + ``.k`` -> ``L1H3.k``)."""
+    if site.kind is not Kind.HEAD:
+        raise SiteSyntaxError(f"'.{channel}' applies only to heads, not to {format_site(site)}")
+    return replace(site, kind=Kind.HEAD_INPUT, channel=channel)

@@ -1,0 +1,69 @@
+"""Build a hypothesis' task: static checks before the model loads, tokenization after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from causal_mi.errors import InputError, Location, Problem, did_you_mean
+from causal_mi.models.tokens import TokenizerView
+from causal_mi.spec.schema import Hypothesis
+from causal_mi.tasks.base import Task
+from causal_mi.tasks.generators import GENERATORS, check_params, resolved_params
+from causal_mi.tasks.pairs import read_pairs, tokenize_pairs
+
+
+def task_file(hyp: Hypothesis, hyp_path: Path) -> Path:
+    assert hyp.task.file is not None
+    p = Path(hyp.task.file)
+    return p if p.is_absolute() else (hyp_path.parent / p)
+
+
+def task_problems(hyp: Hypothesis, root: Any, hyp_path: Path) -> list[Problem]:
+    """Everything wrong with the task that can be known without the model."""
+    from causal_mi.spec.yaml_source import locate
+
+    file = str(hyp_path)
+    spec = hyp.task
+    problems: list[Problem] = []
+    if spec.generator is not None:
+        where = locate(root, ("task", "generator"), file)
+        gen = GENERATORS.get(spec.generator)
+        if gen is None:
+            problems.append(Problem(where, f"unknown task generator '{spec.generator}'; "
+                                    f"{did_you_mean(spec.generator, GENERATORS)} (or use "
+                                    "'file: pairs.jsonl')"))
+        else:
+            where = locate(root, ("task", "params"), file)
+            problems += [Problem(where, m) for m in check_params(gen, spec.params)]
+    elif spec.file is not None:
+        if spec.params:
+            problems.append(Problem(locate(root, ("task", "params"), file),
+                                    "task.params applies to generators only; a task file has none"))
+        _, file_problems = read_pairs(task_file(hyp, hyp_path))
+        problems += file_problems
+    return problems
+
+
+def build_task(hyp: Hypothesis, hyp_path: Path, tok: TokenizerView) -> Task:
+    """Tokenized task; raises :class:`InputError` (exit 2) listing every bad example."""
+    spec = hyp.task
+    if spec.generator is not None:
+        gen = GENERATORS[spec.generator]
+        try:
+            examples = gen.make(tok, spec.n, spec.seed, resolved_params(gen, spec.params))
+        except ValueError as exc:
+            raise InputError(Problem(Location(str(hyp_path)), f"task generator "
+                                     f"'{gen.name}': {exc}")) from None
+        return Task(gen.name, tuple(examples))
+    path = task_file(hyp, hyp_path)
+    records, problems = read_pairs(path)
+    if not problems:
+        if spec.seed and len(records) > spec.n:
+            import random
+
+            records = sorted(random.Random(spec.seed).sample(records, spec.n))
+        examples, problems = tokenize_pairs(path, records[: spec.n], tok)
+    if problems:
+        raise InputError(problems)
+    return Task(path.name, tuple(examples))
