@@ -1,0 +1,190 @@
+"""The ``causal-mi`` command line. Heavy libraries load inside commands (``--help`` is fast).
+
+Exit codes of ``verify`` (SPEC 6): 0 all claims hold, 1 a claim failed, 2 a file or model
+could not be loaded (nothing measured), 3 internal error.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import typer
+
+from causal_mi.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, CausalMIError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Turn mechanistic-interpretability claims into checked facts.")
+zoo_app = typer.Typer(no_args_is_help=True, help="Ground-truth models with known circuits.")
+app.add_typer(zoo_app, name="zoo")
+
+FILES = typer.Argument(..., exists=False, help="Hypothesis files (YAML).")
+OUT = typer.Option(Path("reports"), "--out", "-o", help="Directory for the outputs.")
+DEVICE = typer.Option("cpu", "--device", help="cpu | cuda | auto")
+ROWS = typer.Option(256, "--max-rows", help="Rows (examples x interventions) per forward pass.")
+DEBUG = typer.Option(False, "--debug", help="Show tracebacks of internal errors.")
+
+
+def _err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in ("cpu", "cuda"):
+        raise CausalMIError(f"unknown device '{name}'; valid: auto, cpu, cuda")
+    return name
+
+
+def _progress_bar():
+    """A rich progress callback on a terminal, None otherwise."""
+    if not sys.stderr.isatty():
+        return None, None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                   "{task.total} passes"), TimeRemainingColumn(), transient=True)
+    return bar, bar
+
+
+def _run(files: list[Path], out: Path, device: str, max_rows: int, debug: bool,
+         verify: bool) -> int:
+    from causal_mi import pipeline
+
+    try:
+        dev = _device(device)
+        prepared, errors = [], []
+        for f in files:
+            try:
+                prepared.append(pipeline.prepare(f, device=dev))
+            except CausalMIError as exc:
+                errors.append(exc)
+        if errors:
+            for exc in errors:
+                _err(f"causal-mi: {exc}")
+            _err("nothing was measured: fix the errors above and run again")
+            return EXIT_BAD_INPUT
+        contexts = []
+        bar, _ = _progress_bar()
+        for prep in prepared:
+            name = prep.hypothesis.spec.name
+            if bar is not None:
+                with bar:
+                    tid = bar.add_task(f"measuring {name}", total=None)
+                    ctx = pipeline.evaluate(prep, max_rows=max_rows, progress=lambda d, t, tid=tid:
+                                            bar.update(tid, completed=d, total=t))
+            else:
+                _err(f"causal-mi: measuring {name} ({prep.hypothesis.path})")
+                ctx = pipeline.evaluate(prep, max_rows=max_rows)
+            target = out if len(prepared) == 1 else out / prep.hypothesis.path.stem
+            pipeline.write_outputs(ctx, target, with_junit=verify and len(prepared) == 1)
+            contexts.append(ctx)
+            _summary(ctx, target)
+        if verify and len(prepared) > 1:
+            from causal_mi.report import junit
+
+            junit.write(contexts, out / "junit.xml")
+        if verify and not all(c.verdict.passed for c in contexts):
+            return EXIT_FAILED
+        return EXIT_OK
+    except CausalMIError as exc:
+        _err(f"causal-mi: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("causal-mi: interrupted; no outputs were written for the unfinished file")
+        return 130
+    except Exception as exc:  # the last line of defence: exit 3, never a bare traceback
+        if debug:
+            traceback.print_exc()
+        _err(f"causal-mi: internal error: {type(exc).__name__}: {exc}\n"
+             "this is a bug in causal-mi; rerun with --debug for the traceback and report it")
+        return EXIT_INTERNAL
+
+
+def _summary(ctx, target: Path) -> None:
+    v = ctx.verdict
+    for c in v.claims:
+        e = c.estimate
+        mark = "holds" if c.passed else "FAILS"
+        typer.echo(f"  {mark:5s}  {c.claim.claim.text:45s} {e.point:+.3f} "
+                   f"[{e.lower:+.3f}, {e.upper:+.3f}]")
+    status = "PASS" if v.passed else "FAIL"
+    typer.echo(f"{status}: {v.hypothesis.spec.name}: {sum(c.passed for c in v.claims)}/"
+               f"{len(v.claims)} claims hold; report in {target}/")
+
+
+@app.command()
+def verify(files: list[Path] = FILES, out: Path = OUT, device: str = DEVICE,
+           max_rows: int = ROWS, debug: bool = DEBUG) -> None:
+    """Measure, decide every claim, write report.md, results.json and junit.xml.
+
+    Exit 0 if all claims hold, 1 if any fails, 2 on a bad file or model, 3 on internal error.
+    """
+    raise typer.Exit(_run(files, out, device, max_rows, debug, verify=True))
+
+
+@app.command()
+def run(files: list[Path] = FILES, out: Path = OUT, device: str = DEVICE,
+        max_rows: int = ROWS, debug: bool = DEBUG) -> None:
+    """Measure and write report.md and results.json (exit 0 whatever the verdicts)."""
+    raise typer.Exit(_run(files, out, device, max_rows, debug, verify=False))
+
+
+@app.command()
+def init(path: Path = typer.Argument(Path("hypothesis.yaml")),
+         model: str = typer.Option("zoo:induction-2l", help="zoo:<name> | hf:<id> | path:<dir>")
+         ) -> None:
+    """Write a commented hypothesis file to start from."""
+    from causal_mi.spec.template import TEMPLATE
+
+    if path.exists():
+        _err(f"causal-mi: {path} exists; choose another name")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    path.write_text(TEMPLATE.format(model=model))
+    typer.echo(f"wrote {path}; edit it, then: causal-mi verify {path} --out reports/")
+
+
+@zoo_app.command("list")
+def zoo_list() -> None:
+    """List the shipped zoo models."""
+    from causal_mi.models.loading import zoo_names
+
+    for name in zoo_names():
+        typer.echo(name)
+
+
+@zoo_app.command("train")
+def zoo_train(name: str = typer.Argument(..., help="zoo model name"),
+              out: Path = typer.Option(None, "--out", help="directory (default: the package's)"),
+              seed: int = typer.Option(0, "--seed")) -> None:
+    """Retrain a zoo model from its script (deterministic for a seed)."""
+    from causal_mi.zoo.registry import TRAINERS
+
+    if name not in TRAINERS:
+        from causal_mi.errors import did_you_mean
+
+        _err(f"causal-mi: no training script for '{name}'; {did_you_mean(name, TRAINERS)}")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    from causal_mi.models.loading import ZOO_DIR
+
+    target = out or (ZOO_DIR / name)
+
+    def progress(step: int, total: int, loss: float) -> None:
+        _err(f"  step {step}/{total}  loss {loss:.4f}")
+
+    metrics = TRAINERS[name](target, seed=seed, progress=progress)
+    typer.echo(f"trained {name} into {target}")
+    for k, v in metrics.items():
+        typer.echo(f"  {k}: {v}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

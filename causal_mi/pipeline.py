@@ -1,0 +1,110 @@
+"""File -> verdict: load and validate everything first, then measure, then write outputs.
+
+Validation happens before any measurement, so a bad file never yields a partial result.
+Outputs are written to a temporary directory and moved into place at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from causal_mi.effects.measure import measure
+from causal_mi.engine.runner import Progress
+from causal_mi.errors import InputError
+from causal_mi.models.loading import LoadedModel, load_model
+from causal_mi.report import junit, markdown, results_json
+from causal_mi.report.context import ReportContext, model_info, provenance
+from causal_mi.spec.loader import load_hypothesis
+from causal_mi.spec.resolve import ResolvedHypothesis, check_dims
+from causal_mi.tasks.base import Task
+from causal_mi.tasks.registry import build_task
+from causal_mi.verify.verdicts import decide_claims
+
+
+@dataclass
+class Prepared:
+    """A hypothesis that loaded cleanly: resolved, with its model and tokenized task."""
+
+    hypothesis: ResolvedHypothesis
+    model: LoadedModel
+    task: Task
+
+
+_MODEL_CACHE: dict[tuple[str, str, str], LoadedModel] = {}
+
+
+def prepare(path: str | Path, *, device: str = "cpu") -> Prepared:
+    """Load and validate one file against its model; raises :class:`InputError` (exit 2)."""
+    hyp = load_hypothesis(path)
+    key = (hyp.spec.model, str(hyp.base_dir), device)
+    model = _MODEL_CACHE.get(key)
+    if model is None:
+        model = load_model(hyp.spec.model, base_dir=hyp.base_dir, device=device,
+                           where=hyp.model_location)
+        _MODEL_CACHE[key] = model
+    problems = check_dims(hyp, model.dims)
+    if problems:
+        raise InputError(problems)
+    task = build_task(hyp.spec, hyp.path, model.tokens)
+    _check_positions(hyp, task)
+    return Prepared(hyp, model, task)
+
+
+def _check_positions(hyp: ResolvedHypothesis, task: Task) -> None:
+    from causal_mi.errors import Problem
+
+    shortest = min(ex.length for ex in task.examples)
+    problems = []
+    for site, where in hyp.site_refs:
+        for p in site.pos or ():
+            if not -shortest <= p < shortest:
+                problems.append(Problem(where, f"{site}: position {p} is outside the shortest "
+                                        f"prompt ({shortest} tokens, positions 0..{shortest - 1} "
+                                        f"or -{shortest}..-1)"))
+    if problems:
+        raise InputError(problems)
+
+
+def _properties(hyp: ResolvedHypothesis) -> list[dict]:
+    return [{"text": str(p), "status": "not checked",
+             "detail": "Z3 property checking is not available in this version of causal-mi"}
+            for p in (hyp.spec.properties or [])]
+
+
+def evaluate(prep: Prepared, *, max_rows: int = 256, progress: Progress | None = None
+             ) -> ReportContext:
+    """Measure and decide one prepared hypothesis."""
+    started = time.time()
+    hyp = prep.hypothesis
+    m = measure(hyp, prep.model, prep.task, max_rows=max_rows, progress=progress)
+    verdict = decide_claims(hyp, m)
+    notes = []
+    if hyp.edges and any(rc.claim.quantity == "faithfulness" for rc in hyp.claims):
+        notes.append("faithfulness is measured at node level (every component outside the "
+                     "circuit ablated); edge-level faithfulness by path patching is not "
+                     "available in this version, so declared edges are validated but not "
+                     "individually tested")
+    return ReportContext(verdict, m, prep.task, model_info(prep.model),
+                         provenance(hyp.spec.task.seed, started), _properties(hyp), notes)
+
+
+def write_outputs(ctx: ReportContext, out_dir: Path, *, with_junit: bool) -> None:
+    """Write report.md, results.json (and junit.xml) atomically into ``out_dir``."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".causal-mi-", dir=out_dir.parent))
+    try:
+        markdown.write(ctx, tmp / "report.md")
+        results_json.write(ctx, tmp / "results.json")
+        if with_junit:
+            junit.write([ctx], tmp / "junit.xml")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for f in tmp.iterdir():
+            os.replace(f, out_dir / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+

@@ -1,0 +1,79 @@
+"""``report.md``: verdicts and key numbers, short enough for a pull-request comment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from causal_mi.effects.metrics import METRIC_HELP
+from causal_mi.report.context import ReportContext
+
+
+def _f(x: float) -> str:
+    return "n/a" if x != x else f"{x:+.3f}"
+
+
+def render(ctx: ReportContext) -> str:
+    v, m = ctx.verdict, ctx.measurement
+    hyp, spec = v.hypothesis, v.hypothesis.spec
+    ok = sum(c.passed for c in v.claims)
+    status = "PASS" if v.passed else "FAIL"
+    lines = [
+        f"# causal-mi: {spec.name} — {status} ({ok}/{len(v.claims)} claims hold)",
+        "",
+        spec.description or "",
+        "",
+        f"- hypothesis: `{hyp.path}`",
+        f"- model: `{ctx.model_info['ref']}` (sha256 `{ctx.model_info['weights_sha256'][:12]}`)",
+        f"- task: `{ctx.task.name}`, n = {len(ctx.task)}, seed = {spec.task.seed}",
+        f"- metric: `{spec.metric}` ({METRIC_HELP[spec.metric]}), ablation: `{spec.ablation}`",
+        f"- m(clean) = {m.clean.mean():.4f}, m(corrupt) = {m.corrupt.mean():.4f}, "
+        f"G = {m.gap:.4f}; every quantity is a fraction of G",
+        "",
+        "## Claims",
+        "",
+        "| claim | estimate | CI | decision bound | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for c in v.claims:
+        e = c.estimate
+        lines.append(f"| `{c.claim.claim.text}` | {_f(e.point)} | [{_f(e.lower)}, {_f(e.upper)}] "
+                     f"| {_f(c.decision.bound)} (level {1 - c.decision.alpha:.4g}) "
+                     f"| {'holds' if c.passed else '**fails**'} |")
+    conf = spec.confidence
+    lines += [
+        "",
+        f"CI: percentile bootstrap over examples ({spec.bootstrap} resamples) at {conf:g}. "
+        "A claim `q >= t` holds only if the lower decision bound is >= t; `q <= t` only if the "
+        "upper bound is <= t.",
+    ]
+    if v.correction == "holm":
+        lines.append(f"Multiple claims: Holm step-down correction at family-wise level "
+                     f"{1 - conf:g}; the decision bound is the bound at the claim's Holm level.")
+    elif v.correction == "bonferroni":
+        lines.append(f"Multiple claims: Bonferroni correction at family-wise level {1 - conf:g}.")
+    lines += ["", "## Circuit nodes", "", "| node | site | effect | restore |", "|---|---|---|---|"]
+    for name, site in hyp.nodes.items():
+        eff = m.estimates.get(f"effect({site})")
+        res = m.estimates.get(f"restore({site})")
+        cells = [f"{_f(x.point)} [{_f(x.lower)}, {_f(x.upper)}]" if x else "" for x in (eff, res)]
+        lines.append(f"| {name} | `{site}` | {cells[0]} | {cells[1]} |")
+    for label in ("faithfulness", "complement"):
+        if label in m.estimates:
+            e = m.estimates[label]
+            lines.append(f"\n{label} (node level): {_f(e.point)} [{_f(e.lower)}, {_f(e.upper)}]")
+    if ctx.properties:
+        lines += ["", "## Properties", ""]
+        lines += [f"- `{p['text']}`: {p['status']} — {p['detail']}" for p in ctx.properties]
+    notes = m.notes + ctx.notes
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    p = ctx.provenance
+    lines += ["", "## Provenance", "",
+              f"causal-mi {p['versions'].get('causal-mi')}, torch {p['versions'].get('torch')}, "
+              f"transformer-lens {p['versions'].get('transformer-lens')}, python {p['python']}; "
+              f"seed {p['seed']}; started {p['started']}, {p['seconds']} s."]
+    return "\n".join(lines) + "\n"
+
+
+def write(ctx: ReportContext, path: Path) -> None:
+    path.write_text(render(ctx))

@@ -1,0 +1,58 @@
+"""``results.json``: every number, per-example values included, under a versioned schema."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from causal_mi.report.context import ReportContext
+
+SCHEMA = "causal-mi/results/v1"
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 10)
+
+
+def to_dict(ctx: ReportContext) -> dict[str, Any]:
+    v, m, hyp = ctx.verdict, ctx.measurement, ctx.verdict.hypothesis
+    spec = hyp.spec
+    return {
+        "schema": SCHEMA,
+        "hypothesis": {"file": str(hyp.path), "name": spec.name, "description": spec.description,
+                       "nodes": {k: str(s) for k, s in hyp.nodes.items()},
+                       "edges": [str(e) for e in hyp.edges]},
+        "model": ctx.model_info,
+        "task": {"name": ctx.task.name, "n": len(ctx.task), "seed": spec.task.seed,
+                 "generator": spec.task.generator, "file": spec.task.file,
+                 "examples": [e.source for e in ctx.task.examples]},
+        "settings": {"metric": spec.metric, "ablation": spec.ablation,
+                     "confidence": spec.confidence, "correction": v.correction,
+                     "bootstrap": spec.bootstrap},
+        "baseline": {"clean_mean": _num(m.clean.mean()), "corrupt_mean": _num(m.corrupt.mean()),
+                     "G": _num(m.gap), "clean": [_num(x) for x in m.clean],
+                     "corrupt": [_num(x) for x in m.corrupt]},
+        "quantities": {
+            label: {"point": _num(e.point), "lower": _num(e.lower), "upper": _num(e.upper),
+                    "confidence": e.confidence,
+                    "per_example": [_num(x) for x in e.per_example]}
+            for label, e in m.estimates.items()},
+        "claims": [
+            {"text": c.claim.claim.text, "quantity": c.estimate.label, "op": c.claim.claim.op,
+             "threshold": c.claim.claim.threshold, "point": _num(c.estimate.point),
+             "lower": _num(c.estimate.lower), "upper": _num(c.estimate.upper),
+             "decision_bound": _num(c.decision.bound), "decision_alpha": c.decision.alpha,
+             "p_value": _num(c.decision.p_value), "passed": c.passed, "rule": c.rule,
+             "location": str(c.claim.location)}
+            for c in v.claims],
+        "properties": ctx.properties,
+        "notes": m.notes + ctx.notes,
+        "passed": v.passed,
+        "provenance": ctx.provenance,
+    }
+
+
+def write(ctx: ReportContext, path: Path) -> None:
+    path.write_text(json.dumps(to_dict(ctx), indent=1) + "\n")

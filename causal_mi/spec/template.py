@@ -1,0 +1,26 @@
+"""The commented hypothesis file ``causal-mi init`` writes."""
+
+TEMPLATE = """\
+# A causal-mi hypothesis file (version 1). Verify it with:
+#   causal-mi verify {{this file}} --out reports/
+version: 1
+name: my-circuit
+description: What the circuit does, in one sentence.
+model: {model}          # zoo:<name> | hf:<hub id or local dir> | path:<dir>
+task:
+  generator: repeated_tokens   # or: file: pairs.jsonl  ({{"clean","corrupt","answer","wrong"}} per line)
+  n: 200
+  seed: 0
+metric: logit_diff      # logit_diff | logprob | prob | kl
+ablation: resample      # resample | mean | zero
+confidence: 0.95
+nodes:                  # your names -> sites (L1H3, L1H3.k, L2.mlp, L0.mlp[12], L3.resid_pre)
+  prev: L0H1
+  ind: L1H3
+edges:                  # sender -> receiver (a bare head receiver means its q, k and v)
+  - prev -> ind.k
+  - ind -> logits
+claims:                 # decided on the bootstrap bound; Holm-corrected across claims
+  - faithfulness >= 0.8
+  - effect(ind) >= 0.5
+"""
