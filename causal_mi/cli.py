@@ -14,8 +14,11 @@ import typer
 
 from causal_mi.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, CausalMIError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Turn mechanistic-interpretability claims into checked facts.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Turn mechanistic-interpretability claims into checked facts.",
+)
 zoo_app = typer.Typer(no_args_is_help=True, help="Ground-truth models with known circuits.")
 app.add_typer(zoo_app, name="zoo")
 
@@ -46,13 +49,19 @@ def _progress_bar():
         return None, None
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                   "{task.total} passes"), TimeRemainingColumn(), transient=True)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} passes"),
+        TimeRemainingColumn(),
+        transient=True,
+    )
     return bar, bar
 
 
-def _run(files: list[Path], out: Path, device: str, max_rows: int, debug: bool,
-         verify: bool) -> int:
+def _run(
+    files: list[Path], out: Path, device: str, max_rows: int, debug: bool, verify: bool
+) -> int:
     from causal_mi import pipeline
 
     try:
@@ -75,8 +84,11 @@ def _run(files: list[Path], out: Path, device: str, max_rows: int, debug: bool,
             if bar is not None:
                 with bar:
                     tid = bar.add_task(f"measuring {name}", total=None)
-                    ctx = pipeline.evaluate(prep, max_rows=max_rows, progress=lambda d, t, tid=tid:
-                                            bar.update(tid, completed=d, total=t))
+                    ctx = pipeline.evaluate(
+                        prep,
+                        max_rows=max_rows,
+                        progress=lambda d, t, tid=tid: bar.update(tid, completed=d, total=t),
+                    )
             else:
                 _err(f"causal-mi: measuring {name} ({prep.hypothesis.path})")
                 ctx = pipeline.evaluate(prep, max_rows=max_rows)
@@ -100,8 +112,10 @@ def _run(files: list[Path], out: Path, device: str, max_rows: int, debug: bool,
     except Exception as exc:  # the last line of defence: exit 3, never a bare traceback
         if debug:
             traceback.print_exc()
-        _err(f"causal-mi: internal error: {type(exc).__name__}: {exc}\n"
-             "this is a bug in causal-mi; rerun with --debug for the traceback and report it")
+        _err(
+            f"causal-mi: internal error: {type(exc).__name__}: {exc}\n"
+            "this is a bug in causal-mi; rerun with --debug for the traceback and report it"
+        )
         return EXIT_INTERNAL
 
 
@@ -110,16 +124,24 @@ def _summary(ctx, target: Path) -> None:
     for c in v.claims:
         e = c.estimate
         mark = "holds" if c.passed else "FAILS"
-        typer.echo(f"  {mark:5s}  {c.claim.claim.text:45s} {e.point:+.3f} "
-                   f"[{e.lower:+.3f}, {e.upper:+.3f}]")
+        typer.echo(
+            f"  {mark:5s}  {c.claim.claim.text:45s} {e.point:+.3f} [{e.lower:+.3f}, {e.upper:+.3f}]"
+        )
     status = "PASS" if v.passed else "FAIL"
-    typer.echo(f"{status}: {v.hypothesis.spec.name}: {sum(c.passed for c in v.claims)}/"
-               f"{len(v.claims)} claims hold; report in {target}/")
+    typer.echo(
+        f"{status}: {v.hypothesis.spec.name}: {sum(c.passed for c in v.claims)}/"
+        f"{len(v.claims)} claims hold; report in {target}/"
+    )
 
 
 @app.command()
-def verify(files: list[Path] = FILES, out: Path = OUT, device: str = DEVICE,
-           max_rows: int = ROWS, debug: bool = DEBUG) -> None:
+def verify(
+    files: list[Path] = FILES,
+    out: Path = OUT,
+    device: str = DEVICE,
+    max_rows: int = ROWS,
+    debug: bool = DEBUG,
+) -> None:
     """Measure, decide every claim, write report.md, results.json and junit.xml.
 
     Exit 0 if all claims hold, 1 if any fails, 2 on a bad file or model, 3 on internal error.
@@ -128,16 +150,22 @@ def verify(files: list[Path] = FILES, out: Path = OUT, device: str = DEVICE,
 
 
 @app.command()
-def run(files: list[Path] = FILES, out: Path = OUT, device: str = DEVICE,
-        max_rows: int = ROWS, debug: bool = DEBUG) -> None:
+def run(
+    files: list[Path] = FILES,
+    out: Path = OUT,
+    device: str = DEVICE,
+    max_rows: int = ROWS,
+    debug: bool = DEBUG,
+) -> None:
     """Measure and write report.md and results.json (exit 0 whatever the verdicts)."""
     raise typer.Exit(_run(files, out, device, max_rows, debug, verify=False))
 
 
 @app.command()
-def init(path: Path = typer.Argument(Path("hypothesis.yaml")),
-         model: str = typer.Option("zoo:induction-2l", help="zoo:<name> | hf:<id> | path:<dir>")
-         ) -> None:
+def init(
+    path: Path = typer.Argument(Path("hypothesis.yaml")),
+    model: str = typer.Option("zoo:induction-2l", help="zoo:<name> | hf:<id> | path:<dir>"),
+) -> None:
     """Write a commented hypothesis file to start from."""
     from causal_mi.spec.template import TEMPLATE
 
@@ -158,9 +186,11 @@ def zoo_list() -> None:
 
 
 @zoo_app.command("train")
-def zoo_train(name: str = typer.Argument(..., help="zoo model name"),
-              out: Path = typer.Option(None, "--out", help="directory (default: the package's)"),
-              seed: int = typer.Option(0, "--seed")) -> None:
+def zoo_train(
+    name: str = typer.Argument(..., help="zoo model name"),
+    out: Path = typer.Option(None, "--out", help="directory (default: the package's)"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
     """Retrain a zoo model from its script (deterministic for a seed)."""
     from causal_mi.zoo.registry import TRAINERS
 

@@ -44,8 +44,9 @@ def prepare(path: str | Path, *, device: str = "cpu") -> Prepared:
     key = (hyp.spec.model, str(hyp.base_dir), device)
     model = _MODEL_CACHE.get(key)
     if model is None:
-        model = load_model(hyp.spec.model, base_dir=hyp.base_dir, device=device,
-                           where=hyp.model_location)
+        model = load_model(
+            hyp.spec.model, base_dir=hyp.base_dir, device=device, where=hyp.model_location
+        )
         _MODEL_CACHE[key] = model
     problems = check_dims(hyp, model.dims)
     if problems:
@@ -63,21 +64,32 @@ def _check_positions(hyp: ResolvedHypothesis, task: Task) -> None:
     for site, where in hyp.site_refs:
         for p in site.pos or ():
             if not -shortest <= p < shortest:
-                problems.append(Problem(where, f"{site}: position {p} is outside the shortest "
-                                        f"prompt ({shortest} tokens, positions 0..{shortest - 1} "
-                                        f"or -{shortest}..-1)"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"{site}: position {p} is outside the shortest "
+                        f"prompt ({shortest} tokens, positions 0..{shortest - 1} "
+                        f"or -{shortest}..-1)",
+                    )
+                )
     if problems:
         raise InputError(problems)
 
 
 def _properties(hyp: ResolvedHypothesis) -> list[dict]:
-    return [{"text": str(p), "status": "not checked",
-             "detail": "Z3 property checking is not available in this version of causal-mi"}
-            for p in (hyp.spec.properties or [])]
+    return [
+        {
+            "text": str(p),
+            "status": "not checked",
+            "detail": "Z3 property checking is not available in this version of causal-mi",
+        }
+        for p in (hyp.spec.properties or [])
+    ]
 
 
-def evaluate(prep: Prepared, *, max_rows: int = 256, progress: Progress | None = None
-             ) -> ReportContext:
+def evaluate(
+    prep: Prepared, *, max_rows: int = 256, progress: Progress | None = None
+) -> ReportContext:
     """Measure and decide one prepared hypothesis."""
     started = time.time()
     hyp = prep.hypothesis
@@ -85,12 +97,21 @@ def evaluate(prep: Prepared, *, max_rows: int = 256, progress: Progress | None =
     verdict = decide_claims(hyp, m)
     notes = []
     if hyp.edges and any(rc.claim.quantity == "faithfulness" for rc in hyp.claims):
-        notes.append("faithfulness is measured at node level (every component outside the "
-                     "circuit ablated); edge-level faithfulness by path patching is not "
-                     "available in this version, so declared edges are validated but not "
-                     "individually tested")
-    return ReportContext(verdict, m, prep.task, model_info(prep.model),
-                         provenance(hyp.spec.task.seed, started), _properties(hyp), notes)
+        notes.append(
+            "faithfulness is measured at node level (every component outside the "
+            "circuit ablated); edge-level faithfulness by path patching is not "
+            "available in this version, so declared edges are validated but not "
+            "individually tested"
+        )
+    return ReportContext(
+        verdict,
+        m,
+        prep.task,
+        model_info(prep.model),
+        provenance(hyp.spec.task.seed, started),
+        _properties(hyp),
+        notes,
+    )
 
 
 def write_outputs(ctx: ReportContext, out_dir: Path, *, with_junit: bool) -> None:
@@ -107,4 +128,3 @@ def write_outputs(ctx: ReportContext, out_dir: Path, *, with_junit: bool) -> Non
             os.replace(f, out_dir / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-

@@ -98,8 +98,14 @@ def plan(hyp: ResolvedHypothesis, dims) -> tuple[dict[str, Q.Quantity], list[str
     return quantities, labels
 
 
-def measure(hyp: ResolvedHypothesis, model: LoadedModel, task: Task, *, max_rows: int = 256,
-            progress: Progress | None = None) -> Measurement:
+def measure(
+    hyp: ResolvedHypothesis,
+    model: LoadedModel,
+    task: Task,
+    *,
+    max_rows: int = 256,
+    progress: Progress | None = None,
+) -> Measurement:
     """Run every planned quantity and bootstrap it (seeded by the task seed)."""
     quantities, labels = plan(hyp, model.dims)
     engine = Engine(model, max_rows=max_rows, progress=progress)
@@ -121,15 +127,25 @@ def measure(hyp: ResolvedHypothesis, model: LoadedModel, task: Task, *, max_rows
     gap = float(den.mean())
     notes = []
     if not np.isfinite(gap) or abs(gap) < 1e-9:
-        notes.append("G = m(clean) - m(corrupt) is zero: the corrupt prompts do not change the "
-                     "metric, so no fraction of G is defined")
+        notes.append(
+            "G = m(clean) - m(corrupt) is zero: the corrupt prompts do not change the "
+            "metric, so no fraction of G is defined"
+        )
     elif gap < 0:
-        notes.append("G < 0: the corrupt prompts score higher than the clean ones; check the "
-                     "answer/wrong tokens")
+        notes.append(
+            "G < 0: the corrupt prompts score higher than the clean ones; check the "
+            "answer/wrong tokens"
+        )
     estimates = {}
     seed = hyp.spec.task.seed
     for label, q in sorted(quantities.items()):
         num = q.numerator(clean, corrupt, values)
-        estimates[label] = bootstrap_ratio(num, den, label=label, confidence=hyp.spec.confidence,
-                                           n_boot=hyp.spec.bootstrap, seed=seed)
+        estimates[label] = bootstrap_ratio(
+            num,
+            den,
+            label=label,
+            confidence=hyp.spec.confidence,
+            n_boot=hyp.spec.bootstrap,
+            seed=seed,
+        )
     return Measurement(clean, corrupt, gap, estimates, labels, notes)

@@ -16,8 +16,13 @@ METRIC_HELP = {
 }
 
 
-def metric_values(name: str, logits: torch.Tensor, answer: torch.Tensor, wrong: torch.Tensor,
-                  clean_logprobs: torch.Tensor) -> torch.Tensor:
+def metric_values(
+    name: str,
+    logits: torch.Tensor,
+    answer: torch.Tensor,
+    wrong: torch.Tensor,
+    clean_logprobs: torch.Tensor,
+) -> torch.Tensor:
     """Per-row metric: ``logits`` [R, V] at the last position -> [R] (float64)."""
     logits = logits.double()
     rows = torch.arange(logits.shape[0], device=logits.device)

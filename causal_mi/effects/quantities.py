@@ -51,22 +51,23 @@ def effect(site: Site, ablation: str, label: str | None = None) -> Quantity:
     """[m(clean) - m(clean, n ablated)] / G."""
     k = _key("ablate", format_site(site), site.pos, ablation)
     cond = Condition("clean", site_patches([site], ABLATION_SOURCE[ablation]), label=k)
-    return Quantity(label or f"effect({format_site(site)})", {k: cond},
-                    lambda c, x, v: c - v[k])
+    return Quantity(label or f"effect({format_site(site)})", {k: cond}, lambda c, x, v: c - v[k])
 
 
 def restore(site: Site, label: str | None = None) -> Quantity:
     """[m(corrupt, n patched from clean) - m(corrupt)] / G."""
     k = _key("restore", format_site(site), site.pos)
     cond = Condition("corrupt", site_patches([site], "clean"), label=k)
-    return Quantity(label or f"restore({format_site(site)})", {k: cond},
-                    lambda c, x, v: v[k] - x)
+    return Quantity(label or f"restore({format_site(site)})", {k: cond}, lambda c, x, v: v[k] - x)
 
 
 def circuit_only(circuit: tuple[Site, ...], dims: ModelDims, ablation: str) -> Condition:
     """Clean input, every component outside ``circuit`` ablated (node level)."""
-    return Condition("clean", outside_patches(circuit, dims, ABLATION_SOURCE[ablation]),
-                     label=_key("circuit-only", *map(str, circuit), ablation))
+    return Condition(
+        "clean",
+        outside_patches(circuit, dims, ABLATION_SOURCE[ablation]),
+        label=_key("circuit-only", *map(str, circuit), ablation),
+    )
 
 
 def faithfulness(circuit: tuple[Site, ...], dims: ModelDims, ablation: str) -> Quantity:
@@ -82,13 +83,15 @@ def complement(circuit: tuple[Site, ...], ablation: str) -> Quantity:
     return Quantity("complement", {k: cond}, lambda c, x, v: v[k] - x)
 
 
-def minimality(circuit: tuple[Site, ...], node: Site, dims: ModelDims, ablation: str,
-               label: str) -> Quantity:
+def minimality(
+    circuit: tuple[Site, ...], node: Site, dims: ModelDims, ablation: str, label: str
+) -> Quantity:
     """faithfulness(circuit) - faithfulness(circuit without node)."""
     full = circuit_only(circuit, dims, ablation)
     less = circuit_only(tuple(s for s in circuit if s != node), dims, ablation)
-    return Quantity(label, {full.label: full, less.label: less},
-                    lambda c, x, v: v[full.label] - v[less.label])
+    return Quantity(
+        label, {full.label: full, less.label: less}, lambda c, x, v: v[full.label] - v[less.label]
+    )
 
 
 def indirect(a: Site, b: Site, ablation: str, label: str) -> Quantity:
@@ -98,18 +101,20 @@ def indirect(a: Site, b: Site, ablation: str, label: str) -> Quantity:
     input with b's cells set to the recorded values (a itself clean).
     """
     rec = _key("rec", format_site(a), a.pos, ablation, "->", format_site(b))
-    pre = Condition("clean", site_patches([a], ABLATION_SOURCE[ablation]),
-                    record=((rec, hook_point(b).name),), label=rec)
+    pre = Condition(
+        "clean",
+        site_patches([a], ABLATION_SOURCE[ablation]),
+        record=((rec, hook_point(b).name),),
+        label=rec,
+    )
     hook = hook_point(b).name
     k = _key("nie", rec, b.pos)
     cond = Condition("clean", (Patch(hook, f"recorded:{rec}", cells_of(b)),), label=k)
-    return Quantity(label, {k: cond}, lambda c, x, v: c - v[k], stage=1,
-                    prerequisites={rec: pre})
+    return Quantity(label, {k: cond}, lambda c, x, v: c - v[k], stage=1, prerequisites={rec: pre})
 
 
 def direct(a: Site, mediators: tuple[Site, ...], ablation: str, label: str) -> Quantity:
     """Natural direct effect: [m(clean) - m(a ablated, mediators held at clean)] / G."""
     patches = site_patches([a], ABLATION_SOURCE[ablation]) + site_patches(mediators, "clean")
     k = _key("nde", format_site(a), a.pos, ablation, *map(str, mediators))
-    return Quantity(label, {k: Condition("clean", patches, label=k)},
-                    lambda c, x, v: c - v[k])
+    return Quantity(label, {k: Condition("clean", patches, label=k)}, lambda c, x, v: c - v[k])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from causal_mi.models.adapter import hook_point
+from causal_mi.models.adapter import HookPoint, hook_point
 from causal_mi.spec.resolve import ModelDims
 from causal_mi.spec.sites import Kind, Site
 
@@ -35,6 +35,12 @@ class Patch:
     source: str
     cells: frozenset[Cell]
     complement: bool = False
+    read: str = ""  # hook whose cached values are the source (default: ``hook``)
+    minus: str = ""  # hook of the same pass subtracted from the source (resid_mid)
+
+    @property
+    def read_hook(self) -> str:
+        return self.read or self.hook
 
 
 @dataclass(frozen=True)
@@ -57,10 +63,13 @@ def cells_of(site: Site) -> frozenset[Cell]:
 
 def site_patches(sites: Iterable[Site], source: str) -> tuple[Patch, ...]:
     """Patches replacing each site with ``source`` (sites sharing a hook are merged)."""
-    by_hook: dict[str, set[Cell]] = {}
+    by_hook: dict[HookPoint, set[Cell]] = {}
     for site in sites:
-        by_hook.setdefault(hook_point(site).name, set()).update(cells_of(site))
-    return tuple(Patch(h, source, frozenset(c)) for h, c in sorted(by_hook.items()))
+        hp = hook_point(site)
+        by_hook.setdefault(HookPoint(hp.name, read=hp.read, minus=hp.minus), set()).update(
+            cells_of(site))
+    return tuple(Patch(hp.name, source, frozenset(c), read=hp.read, minus=hp.minus)
+                 for hp, c in sorted(by_hook.items(), key=lambda kv: kv[0].name))
 
 
 def component_sites(dims: ModelDims) -> list[Site]:

@@ -50,8 +50,9 @@ class _Bucket:
 class Engine:
     """Runs conditions for a model and task; ``max_rows`` bounds rows per forward pass."""
 
-    def __init__(self, model: LoadedModel, *, max_rows: int = 256,
-                 progress: Progress | None = None):
+    def __init__(
+        self, model: LoadedModel, *, max_rows: int = 256, progress: Progress | None = None
+    ):
         self.model = model
         self.bridge = model.bridge
         self.device = model.device
@@ -60,8 +61,13 @@ class Engine:
         self._shapes: dict[str, tuple[int, ...]] = {}
 
     # public ------------------------------------------------------------------------------
-    def run(self, task: Task, conditions: Sequence[Condition], metric: Metric,
-            recorded: dict[str, dict[int, torch.Tensor]] | None = None) -> RunResult:
+    def run(
+        self,
+        task: Task,
+        conditions: Sequence[Condition],
+        metric: Metric,
+        recorded: dict[str, dict[int, torch.Tensor]] | None = None,
+    ) -> RunResult:
         """Metric values of every condition on every example (and requested recordings)."""
         n = len(task)
         clean = np.zeros(n)
@@ -77,16 +83,22 @@ class Engine:
                 clean[b.index], corrupt[b.index] = clean_m.numpy(), corrupt_m.numpy()
                 for c_lo, c_hi, e_lo, e_hi in self._chunks(b, len(conditions)):
                     chunk = conditions[c_lo:c_hi]
-                    m, rec = self._patched(b, chunk, e_lo, e_hi, cache, recorded or {}, metric,
-                                           clean_logp)
+                    m, rec = self._patched(
+                        b, chunk, e_lo, e_hi, cache, recorded or {}, metric, clean_logp
+                    )
                     values[c_lo:c_hi, b.index[e_lo:e_hi]] = m.numpy()
                     for key, t in rec.items():
                         out_rec.setdefault(key, {}).setdefault(b.length, []).append((e_lo, t))
                     done += 1
                     if self.progress:
                         self.progress(done, total)
-        recorded_out = {k: {length: torch.cat([t for _, t in sorted(parts, key=lambda x: x[0])])
-                            for length, parts in per.items()} for k, per in out_rec.items()}
+        recorded_out = {
+            k: {
+                length: torch.cat([t for _, t in sorted(parts, key=lambda x: x[0])])
+                for length, parts in per.items()
+            }
+            for k, per in out_rec.items()
+        }
         return RunResult(clean, corrupt, values, recorded_out)
 
     # internals ---------------------------------------------------------------------------
@@ -102,8 +114,15 @@ class Engine:
             def t(rows: list) -> torch.Tensor:
                 return torch.tensor(rows, dtype=torch.long, device=self.device)
 
-            out.append(_Bucket(np.array(idx), t([e.clean for e in exs]), t([e.corrupt for e in exs]),
-                               t([e.answer for e in exs]), t([e.wrong for e in exs])))
+            out.append(
+                _Bucket(
+                    np.array(idx),
+                    t([e.clean for e in exs]),
+                    t([e.corrupt for e in exs]),
+                    t([e.answer for e in exs]),
+                    t([e.wrong for e in exs]),
+                )
+            )
         return out
 
     def _examples_per_pass(self, b: _Bucket) -> int:
@@ -133,9 +152,9 @@ class Engine:
         for cond in conditions:
             for p in cond.patches:
                 if p.source in ("clean", "corrupt"):
-                    need[p.source].add(p.hook)
-                elif p.source in ("mean", "zero"):
-                    need["corrupt"].add(p.hook)
+                    need[p.source].add(p.read_hook)
+                elif p.source == "mean":
+                    need["corrupt"].add(p.read_hook)
         cache: dict[str, dict[str, torch.Tensor]] = {}
         last: dict[str, torch.Tensor] = {}
         for base in ("clean", "corrupt"):
@@ -144,7 +163,7 @@ class Engine:
             parts = []
             for lo in range(0, tokens.shape[0], self.max_rows):
                 hooks = [(h, _capture(store[h])) for h in store]
-                parts.append(self._forward(tokens[lo: lo + self.max_rows], hooks))
+                parts.append(self._forward(tokens[lo : lo + self.max_rows], hooks))
             last[base] = torch.cat(parts)
             cache[base] = {h: torch.cat(v) for h, v in store.items()}
             for h, v in cache[base].items():
@@ -155,8 +174,17 @@ class Engine:
         m_corrupt = metric(last["corrupt"], b.answer, b.wrong, clean_logp)
         return cache, m_clean, m_corrupt, clean_logp
 
-    def _patched(self, b: _Bucket, conds: Sequence[Condition], e_lo: int, e_hi: int,
-                 cache: dict, recorded: dict, metric: Metric, clean_logp: torch.Tensor):
+    def _patched(
+        self,
+        b: _Bucket,
+        conds: Sequence[Condition],
+        e_lo: int,
+        e_hi: int,
+        cache: dict,
+        recorded: dict,
+        metric: Metric,
+        clean_logp: torch.Tensor,
+    ):
         n_e = e_hi - e_lo
         tokens = torch.cat([getattr(b, c.base)[e_lo:e_hi] for c in conds])
         ops: dict[str, list[tuple[slice, Patch]]] = {}
@@ -168,17 +196,22 @@ class Engine:
             for key, h in cond.record:
                 recs.setdefault(h, []).append((rows, key))
         captured: dict[str, torch.Tensor] = {}
+        current: dict[str, torch.Tensor] = {}  # this pass's values of ``minus`` hooks
+        minus_hooks = {p.minus for c in conds for p in c.patches if p.minus}
         L = b.length
 
-        def source(p: Patch, act_rows: torch.Tensor) -> torch.Tensor:
+        def source(p: Patch, act_rows: torch.Tensor, rows: slice) -> torch.Tensor:
             if p.source == "zero":
-                return torch.zeros_like(act_rows)
-            if p.source == "mean":
-                return cache["mean"][p.hook].expand_as(act_rows)
-            if p.source.startswith("recorded:"):
-                key = p.source.split(":", 1)[1]
-                return recorded[key][L][e_lo:e_hi]
-            return cache[p.source][p.hook][e_lo:e_hi]
+                value = torch.zeros_like(act_rows)
+            elif p.source == "mean":
+                value = cache["mean"][p.read_hook].expand_as(act_rows)
+            elif p.source.startswith("recorded:"):
+                value = recorded[p.source.split(":", 1)[1]][L][e_lo:e_hi]
+            else:
+                value = cache[p.source][p.read_hook][e_lo:e_hi]
+            if p.minus:
+                value = value - current[p.minus][rows]
+            return value
 
         def make(hook_name: str):
             def fn(act: torch.Tensor, hook) -> torch.Tensor:
@@ -186,13 +219,16 @@ class Engine:
                     act = act.clone()
                     for rows, p in ops[hook_name]:
                         mask = _mask(p, act.shape, L, act.device)
-                        act[rows] = torch.where(mask, source(p, act[rows]), act[rows])
+                        act[rows] = torch.where(mask, source(p, act[rows], rows), act[rows])
                 for rows, key in recs.get(hook_name, ()):
                     captured[key] = act[rows].detach().clone()
+                if hook_name in minus_hooks:
+                    current[hook_name] = act
                 return act
+
             return fn
 
-        hooks = [(h, make(h)) for h in sorted(set(ops) | set(recs))]
+        hooks = [(h, make(h)) for h in sorted(set(ops) | set(recs) | minus_hooks)]
         logits = self._forward(tokens, hooks)
         answer = b.answer[e_lo:e_hi].repeat(len(conds))
         wrong = b.wrong[e_lo:e_hi].repeat(len(conds))

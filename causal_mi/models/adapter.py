@@ -15,10 +15,22 @@ from causal_mi.spec.sites import Kind, Site
 
 @dataclass(frozen=True)
 class HookPoint:
-    """Where a site lives: the hook's name and the index along its third axis (or -1)."""
+    """Where a site lives: the hook to write, the index along its third axis (or -1).
+
+    Most sites are read and written at the same hook. ``resid_mid`` is the exception: the
+    bridge's ``hook_resid_mid`` is the input of ln2 (a copy), so writing it would not change
+    the residual stream. It is read there and written through the attention output:
+    ``attn_out := value - resid_pre`` makes ``resid_pre + attn_out == value``.
+    """
 
     name: str
     channel: int = -1  # head index (axis 2) or neuron index (axis 2); -1: the whole vector
+    read: str = ""  # hook whose value *is* the site (defaults to ``name``)
+    minus: str = ""  # hook (same pass) to subtract from the written value
+
+    @property
+    def read_name(self) -> str:
+        return self.read or self.name
 
 
 def hook_point(site: Site) -> HookPoint:
@@ -34,6 +46,9 @@ def hook_point(site: Site) -> HookPoint:
         return HookPoint(f"blocks.{layer}.mlp.hook_in")
     if k is Kind.NEURON:
         return HookPoint(f"blocks.{layer}.mlp.hook_post", site.index)
+    if k is Kind.RESID and site.channel == "resid_mid":
+        return HookPoint(f"blocks.{layer}.hook_attn_out", read=f"blocks.{layer}.hook_resid_mid",
+                         minus=f"blocks.{layer}.hook_resid_pre")
     if k is Kind.RESID:
         return HookPoint(f"blocks.{layer}.hook_{site.channel}")
     if k is Kind.EMBED:

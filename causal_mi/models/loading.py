@@ -79,8 +79,9 @@ def _boot_transformers(name: str, device: str) -> Any:
     return bridge
 
 
-def load_model(ref: str, *, base_dir: Path | None = None, device: str = "cpu",
-               where: Location | None = None) -> LoadedModel:
+def load_model(
+    ref: str, *, base_dir: Path | None = None, device: str = "cpu", where: Location | None = None
+) -> LoadedModel:
     """Load ``ref``; failures raise :class:`ModelLoadError` (exit code 2) naming the fix.
 
     >>> model = load_model("zoo:induction-2l")  # doctest: +SKIP
@@ -100,12 +101,16 @@ def load_model(ref: str, *, base_dir: Path | None = None, device: str = "cpu",
     elif scheme == "path":
         directory = (base_dir / name).resolve() if not Path(name).is_absolute() else Path(name)
         if not directory.is_dir():
-            raise fail(f"model directory not found: {directory} (path: is resolved against the "
-                       "hypothesis file's directory); it must hold config.json, model.safetensors "
-                       "and tokenizer files")
+            raise fail(
+                f"model directory not found: {directory} (path: is resolved against the "
+                "hypothesis file's directory); it must hold config.json, model.safetensors "
+                "and tokenizer files"
+            )
         if not (directory / "config.json").is_file():
-            raise fail(f"{directory} has no config.json; expected an HF-format directory "
-                       "(config.json, model.safetensors, tokenizer files)")
+            raise fail(
+                f"{directory} has no config.json; expected an HF-format directory "
+                "(config.json, model.safetensors, tokenizer files)"
+            )
     elif scheme == "hf":
         local = (base_dir / name) if not Path(name).is_absolute() else Path(name)
         directory = local.resolve() if local.is_dir() else None
@@ -119,13 +124,20 @@ def load_model(ref: str, *, base_dir: Path | None = None, device: str = "cpu",
     except ModelLoadError:
         raise
     except Exception as exc:  # third-party loaders raise anything; the user needs the reason
-        offline = " (no network: set HF_HUB_OFFLINE=1 and use a local directory)" if (
-            scheme == "hf" and os.environ.get("HF_HUB_OFFLINE") != "1") else ""
+        offline = (
+            " (no network: set HF_HUB_OFFLINE=1 and use a local directory)"
+            if (scheme == "hf" and os.environ.get("HF_HUB_OFFLINE") != "1")
+            else ""
+        )
         raise fail(f"could not load model '{ref}': {type(exc).__name__}: {exc}{offline}") from None
     bridge.eval()
     cfg = bridge.cfg
-    dims = ModelDims(n_layers=cfg.n_layers, n_heads=cfg.n_heads, d_mlp=int(cfg.d_mlp or 0),
-                     attn_only=bool(cfg.attn_only))
+    dims = ModelDims(
+        n_layers=cfg.n_layers,
+        n_heads=cfg.n_heads,
+        d_mlp=int(cfg.d_mlp or 0),
+        attn_only=bool(cfg.attn_only),
+    )
     tokens = TokenizerView(bridge)
     digest = _sha256(directory) if directory is not None else ""
     return LoadedModel(bridge, ref, str(directory or name), dims, tokens, digest, device)

@@ -13,8 +13,17 @@ from causal_mi.models.loading import LoadedModel
 from causal_mi.tasks.base import Task
 from causal_mi.verify.verdicts import Verdict
 
-_PACKAGES = ("causal-mi", "torch", "transformer-lens", "transformers", "numpy", "dowhy",
-             "z3-solver", "networkx", "pydantic")
+_PACKAGES = (
+    "causal-mi",
+    "torch",
+    "transformer-lens",
+    "transformers",
+    "numpy",
+    "dowhy",
+    "z3-solver",
+    "networkx",
+    "pydantic",
+)
 
 
 @dataclass(frozen=True)
@@ -30,9 +39,16 @@ class ReportContext:
 
 def model_info(model: LoadedModel) -> dict[str, Any]:
     d = model.dims
-    return {"ref": model.ref, "source": model.source, "weights_sha256": model.weights_sha256,
-            "n_layers": d.n_layers, "n_heads": d.n_heads, "d_mlp": d.d_mlp,
-            "attn_only": d.attn_only, "device": model.device}
+    return {
+        "ref": model.ref,
+        "source": model.source,
+        "weights_sha256": model.weights_sha256,
+        "n_layers": d.n_layers,
+        "n_heads": d.n_heads,
+        "d_mlp": d.d_mlp,
+        "attn_only": d.attn_only,
+        "device": model.device,
+    }
 
 
 def provenance(seed: int, started: float) -> dict[str, Any]:
@@ -42,6 +58,10 @@ def provenance(seed: int, started: float) -> dict[str, Any]:
             versions[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
             versions[p] = None
-    return {"versions": versions, "python": platform.python_version(), "seed": seed,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-            "seconds": round(time.time() - started, 2)}
+    return {
+        "versions": versions,
+        "python": platform.python_version(),
+        "seed": seed,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": round(time.time() - started, 2),
+    }

@@ -36,9 +36,11 @@ def render(ctx: ReportContext) -> str:
     ]
     for c in v.claims:
         e = c.estimate
-        lines.append(f"| `{c.claim.claim.text}` | {_f(e.point)} | [{_f(e.lower)}, {_f(e.upper)}] "
-                     f"| {_f(c.decision.bound)} (level {1 - c.decision.alpha:.4g}) "
-                     f"| {'holds' if c.passed else '**fails**'} |")
+        lines.append(
+            f"| `{c.claim.claim.text}` | {_f(e.point)} | [{_f(e.lower)}, {_f(e.upper)}] "
+            f"| {_f(c.decision.bound)} (level {1 - c.decision.alpha:.4g}) "
+            f"| {'holds' if c.passed else '**fails**'} |"
+        )
     conf = spec.confidence
     lines += [
         "",
@@ -47,8 +49,10 @@ def render(ctx: ReportContext) -> str:
         "upper bound is <= t.",
     ]
     if v.correction == "holm":
-        lines.append(f"Multiple claims: Holm step-down correction at family-wise level "
-                     f"{1 - conf:g}; the decision bound is the bound at the claim's Holm level.")
+        lines.append(
+            f"Multiple claims: Holm step-down correction at family-wise level "
+            f"{1 - conf:g}; the decision bound is the bound at the claim's Holm level."
+        )
     elif v.correction == "bonferroni":
         lines.append(f"Multiple claims: Bonferroni correction at family-wise level {1 - conf:g}.")
     lines += ["", "## Circuit nodes", "", "| node | site | effect | restore |", "|---|---|---|---|"]
@@ -68,10 +72,14 @@ def render(ctx: ReportContext) -> str:
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     p = ctx.provenance
-    lines += ["", "## Provenance", "",
-              f"causal-mi {p['versions'].get('causal-mi')}, torch {p['versions'].get('torch')}, "
-              f"transformer-lens {p['versions'].get('transformer-lens')}, python {p['python']}; "
-              f"seed {p['seed']}; started {p['started']}, {p['seconds']} s."]
+    lines += [
+        "",
+        "## Provenance",
+        "",
+        f"causal-mi {p['versions'].get('causal-mi')}, torch {p['versions'].get('torch')}, "
+        f"transformer-lens {p['versions'].get('transformer-lens')}, python {p['python']}; "
+        f"seed {p['seed']}; started {p['started']}, {p['seconds']} s.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -21,32 +21,64 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
     spec = hyp.spec
     return {
         "schema": SCHEMA,
-        "hypothesis": {"file": str(hyp.path), "name": spec.name, "description": spec.description,
-                       "nodes": {k: str(s) for k, s in hyp.nodes.items()},
-                       "edges": [str(e) for e in hyp.edges]},
+        "hypothesis": {
+            "file": str(hyp.path),
+            "name": spec.name,
+            "description": spec.description,
+            "nodes": {k: str(s) for k, s in hyp.nodes.items()},
+            "edges": [str(e) for e in hyp.edges],
+        },
         "model": ctx.model_info,
-        "task": {"name": ctx.task.name, "n": len(ctx.task), "seed": spec.task.seed,
-                 "generator": spec.task.generator, "file": spec.task.file,
-                 "examples": [e.source for e in ctx.task.examples]},
-        "settings": {"metric": spec.metric, "ablation": spec.ablation,
-                     "confidence": spec.confidence, "correction": v.correction,
-                     "bootstrap": spec.bootstrap},
-        "baseline": {"clean_mean": _num(m.clean.mean()), "corrupt_mean": _num(m.corrupt.mean()),
-                     "G": _num(m.gap), "clean": [_num(x) for x in m.clean],
-                     "corrupt": [_num(x) for x in m.corrupt]},
+        "task": {
+            "name": ctx.task.name,
+            "n": len(ctx.task),
+            "seed": spec.task.seed,
+            "generator": spec.task.generator,
+            "file": spec.task.file,
+            "examples": [e.source for e in ctx.task.examples],
+        },
+        "settings": {
+            "metric": spec.metric,
+            "ablation": spec.ablation,
+            "confidence": spec.confidence,
+            "correction": v.correction,
+            "bootstrap": spec.bootstrap,
+        },
+        "baseline": {
+            "clean_mean": _num(m.clean.mean()),
+            "corrupt_mean": _num(m.corrupt.mean()),
+            "G": _num(m.gap),
+            "clean": [_num(x) for x in m.clean],
+            "corrupt": [_num(x) for x in m.corrupt],
+        },
         "quantities": {
-            label: {"point": _num(e.point), "lower": _num(e.lower), "upper": _num(e.upper),
-                    "confidence": e.confidence,
-                    "per_example": [_num(x) for x in e.per_example]}
-            for label, e in m.estimates.items()},
+            label: {
+                "point": _num(e.point),
+                "lower": _num(e.lower),
+                "upper": _num(e.upper),
+                "confidence": e.confidence,
+                "per_example": [_num(x) for x in e.per_example],
+            }
+            for label, e in m.estimates.items()
+        },
         "claims": [
-            {"text": c.claim.claim.text, "quantity": c.estimate.label, "op": c.claim.claim.op,
-             "threshold": c.claim.claim.threshold, "point": _num(c.estimate.point),
-             "lower": _num(c.estimate.lower), "upper": _num(c.estimate.upper),
-             "decision_bound": _num(c.decision.bound), "decision_alpha": c.decision.alpha,
-             "p_value": _num(c.decision.p_value), "passed": c.passed, "rule": c.rule,
-             "location": str(c.claim.location)}
-            for c in v.claims],
+            {
+                "text": c.claim.claim.text,
+                "quantity": c.estimate.label,
+                "op": c.claim.claim.op,
+                "threshold": c.claim.claim.threshold,
+                "point": _num(c.estimate.point),
+                "lower": _num(c.estimate.lower),
+                "upper": _num(c.estimate.upper),
+                "decision_bound": _num(c.decision.bound),
+                "decision_alpha": c.decision.alpha,
+                "p_value": _num(c.decision.p_value),
+                "passed": c.passed,
+                "rule": c.rule,
+                "location": str(c.claim.location),
+            }
+            for c in v.claims
+        ],
         "properties": ctx.properties,
         "notes": m.notes + ctx.notes,
         "passed": v.passed,

@@ -41,8 +41,10 @@ def _message(err: dict[str, Any], data: Any) -> str:
     if loc == ("version",):
         return f"unsupported version {err.get('input')!r}; this causal-mi reads version: 1"
     if loc and loc[0] == "nodes" and len(loc) >= 2:
-        return (f"node '{loc[1]}' must be a site name (for example L1H3) or a mapping "
-                "{at: L1H3, pos: -1}")
+        return (
+            f"node '{loc[1]}' must be a site name (for example L1H3) or a mapping "
+            "{at: L1H3, pos: -1}"
+        )
     msg = err["msg"].removeprefix("Value error, ")
     return f"{dotted}: {msg} (got {err.get('input')!r})"
 
@@ -59,7 +61,9 @@ def _schema_problems(exc: Any, root: Any, file: str) -> list[Problem]:
             continue
         seen.add(loc)
         key = err["type"] == "extra_forbidden"
-        problems.append(Problem(locate(root, loc, file, key=key), _message({**err, "loc": loc}, root)))
+        problems.append(
+            Problem(locate(root, loc, file, key=key), _message({**err, "loc": loc}, root))
+        )
     return problems
 
 
@@ -70,8 +74,13 @@ def parse_hypothesis(path: Path) -> tuple[Hypothesis, Any]:
     root = load_yaml(path)
     file = str(path)
     if not isinstance(root, dict):
-        raise InputError(Problem(Location(file, 1, 1), "a hypothesis file must be a YAML mapping "
-                                 "with keys version, name, model, task, nodes, edges, claims"))
+        raise InputError(
+            Problem(
+                Location(file, 1, 1),
+                "a hypothesis file must be a YAML mapping "
+                "with keys version, name, model, task, nodes, edges, claims",
+            )
+        )
     try:
         hyp = Hypothesis.model_validate(to_plain(root))
     except ValidationError as exc:
@@ -79,9 +88,13 @@ def parse_hypothesis(path: Path) -> tuple[Hypothesis, Any]:
     problems: list[Problem] = []
     task = hyp.task
     if (task.generator is None) == (task.file is None):
-        problems.append(Problem(locate(root, ("task",), file),
-                                "task needs exactly one of 'generator' (a built-in generator) or "
-                                "'file' (a JSONL file of {clean, corrupt, answer, wrong})"))
+        problems.append(
+            Problem(
+                locate(root, ("task",), file),
+                "task needs exactly one of 'generator' (a built-in generator) or "
+                "'file' (a JSONL file of {clean, corrupt, answer, wrong})",
+            )
+        )
     if problems:
         raise InputError(problems)
     return hyp, root

@@ -119,11 +119,16 @@ class _Resolver:
             try:
                 site = parse_site(text)
             except SiteSyntaxError:
-                self.error(where, f"unknown site '{text}' for node '{name}'; valid forms: {SITE_FORMS}")
+                self.error(
+                    where, f"unknown site '{text}' for node '{name}'; valid forms: {SITE_FORMS}"
+                )
                 continue
             if site.kind in (Kind.LOGITS, Kind.EMBED):
-                self.error(where, f"node '{name}' cannot be '{text}': embed and logits are always part "
-                           "of the graph; name components (heads, MLPs, neurons, residual points)")
+                self.error(
+                    where,
+                    f"node '{name}' cannot be '{text}': embed and logits are always part "
+                    "of the graph; name components (heads, MLPs, neurons, residual points)",
+                )
                 continue
             if pos is not None:
                 site = site.at(tuple(pos) if isinstance(pos, list) else (pos,))
@@ -147,8 +152,12 @@ class _Resolver:
         try:
             site = parse_site(ref)
         except SiteSyntaxError:
-            names = list(self.nodes) + [f"{n}.{c}" for n, s in self.nodes.items()
-                                        if s.kind is Kind.HEAD for c in HEAD_INPUTS]
+            names = list(self.nodes) + [
+                f"{n}.{c}"
+                for n, s in self.nodes.items()
+                if s.kind is Kind.HEAD
+                for c in HEAD_INPUTS
+            ]
             hint = did_you_mean(ref, names + ["embed", "logits"])
             self.error(where, f"unknown node or site '{ref}'; {hint}; or a site: {SITE_FORMS}")
             return None
@@ -162,21 +171,30 @@ class _Resolver:
             where = self.loc("edges", i)
             parts = [p.strip() for p in text.split("->")]
             if len(parts) != 2 or not all(parts):
-                self.error(where, f"malformed edge '{text}': write 'sender -> receiver', "
-                           "for example 'prev -> ind.k'")
+                self.error(
+                    where,
+                    f"malformed edge '{text}': write 'sender -> receiver', "
+                    "for example 'prev -> ind.k'",
+                )
                 continue
             sender, receiver = (self.resolve_ref(p, where) for p in parts)
             if sender is None or receiver is None:
                 continue
             if sender.kind is Kind.LOGITS or sender.is_input:
-                self.error(where, f"edge '{text}': the sender must be a component output (embed, a "
-                           f"head, an MLP, a neuron or a residual point), not {format_site(sender)}")
+                self.error(
+                    where,
+                    f"edge '{text}': the sender must be a component output (embed, a "
+                    f"head, an MLP, a neuron or a residual point), not {format_site(sender)}",
+                )
                 continue
             for rcv in _receiver_inputs(receiver):
                 if rcv is None:
-                    self.error(where, f"edge '{text}': the receiver must be a component input: a "
-                               "head (or its .q/.k/.v), an MLP (or .mlp.in) or logits, not "
-                               f"{format_site(receiver)}")
+                    self.error(
+                        where,
+                        f"edge '{text}': the receiver must be a component input: a "
+                        "head (or its .q/.k/.v), an MLP (or .mlp.in) or logits, not "
+                        f"{format_site(receiver)}",
+                    )
                     break
                 edges.append(Edge(sender, rcv, text, where))
         self._check_graph(edges)
@@ -187,24 +205,32 @@ class _Resolver:
 
         graph = nx.DiGraph()
         for e in edges:
-            graph.add_edge(format_site(e.sender.component()), format_site(e.receiver.component()),
-                           edge=e)
+            graph.add_edge(
+                format_site(e.sender.component()), format_site(e.receiver.component()), edge=e
+            )
         in_cycle: set[tuple[str, str]] = set()
         for cycle in nx.simple_cycles(graph):
             pairs = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
             in_cycle.update(pairs)
             first = graph.edges[pairs[0]]["edge"]
-            self.error(first.location, "edges form a cycle: " + " -> ".join(cycle + cycle[:1])
-                       + "; a causal graph must be acyclic")
+            self.error(
+                first.location,
+                "edges form a cycle: "
+                + " -> ".join(cycle + cycle[:1])
+                + "; a causal graph must be acyclic",
+            )
         for e in edges:
             pair = (format_site(e.sender.component()), format_site(e.receiver.component()))
             if pair in in_cycle:
                 continue
             if e.sender.order_key() >= e.receiver.order_key():
-                self.error(e.location, f"edge '{e.text}' goes backwards in the model's computation "
-                           f"order: {format_site(e.sender)} (layer {e.sender.layer}) is computed "
-                           f"after {format_site(e.receiver)} (layer {e.receiver.layer}) reads its "
-                           "input; a sender must come from an earlier layer (or feed logits)")
+                self.error(
+                    e.location,
+                    f"edge '{e.text}' goes backwards in the model's computation "
+                    f"order: {format_site(e.sender)} (layer {e.sender.layer}) is computed "
+                    f"after {format_site(e.receiver)} (layer {e.receiver.layer}) reads its "
+                    "input; a sender must come from an earlier layer (or feed logits)",
+                )
 
     # claims ------------------------------------------------------------------------------
     def resolve_claims(self) -> list[ResolvedClaim]:
@@ -226,19 +252,26 @@ class _Resolver:
                     ok = False
                 for a, b in zip(sites, sites[1:], strict=False):
                     if a.order_key() >= b.order_key():
-                        self.error(where, f"'{claim.label}': {format_site(a)} does not come before "
-                                   f"{format_site(b)} in the model's computation order")
+                        self.error(
+                            where,
+                            f"'{claim.label}': {format_site(a)} does not come before "
+                            f"{format_site(b)} in the model's computation order",
+                        )
                         ok = False
             elif sites and sites[0].kind in (Kind.LOGITS,):
                 self.error(where, f"'{claim.label}': logits cannot be ablated; name a component")
                 ok = False
             if claim.quantity == "minimality" and sites and sites[0] not in self.nodes.values():
-                self.error(where, f"'{claim.label}': minimality is about a circuit node; "
-                           f"{did_you_mean(claim.args[0], self.nodes)}")
+                self.error(
+                    where,
+                    f"'{claim.label}': minimality is about a circuit node; "
+                    f"{did_you_mean(claim.args[0], self.nodes)}",
+                )
                 ok = False
             if claim.quantity in ("faithfulness", "complement", "minimality") and not self.nodes:
-                self.error(where, f"'{claim.label}' needs a circuit: declare its components "
-                           "under 'nodes'")
+                self.error(
+                    where, f"'{claim.label}' needs a circuit: declare its components under 'nodes'"
+                )
                 ok = False
             if ok:
                 out.append(ResolvedClaim(claim, tuple(sites), where))  # type: ignore[arg-type]
@@ -256,8 +289,9 @@ def _receiver_inputs(site: Site) -> list[Site | None]:
     return [None]
 
 
-def resolve(hyp: Hypothesis, root: object, path: Path) -> tuple[ResolvedHypothesis | None,
-                                                              list[Problem]]:
+def resolve(
+    hyp: Hypothesis, root: object, path: Path
+) -> tuple[ResolvedHypothesis | None, list[Problem]]:
     """Resolve names and check the graph; returns the problems found (all of them)."""
     r = _Resolver(hyp, root, str(path))
     r.resolve_nodes()
@@ -266,8 +300,14 @@ def resolve(hyp: Hypothesis, root: object, path: Path) -> tuple[ResolvedHypothes
     if r.problems:
         return None, r.problems
     return ResolvedHypothesis(
-        spec=hyp, path=path, nodes=r.nodes, edges=tuple(edges), claims=tuple(claims),
-        site_refs=tuple(r.site_refs), model_location=r.loc("model"), task_location=r.loc("task"),
+        spec=hyp,
+        path=path,
+        nodes=r.nodes,
+        edges=tuple(edges),
+        claims=tuple(claims),
+        site_refs=tuple(r.site_refs),
+        model_location=r.loc("model"),
+        task_location=r.loc("task"),
     ), []
 
 
@@ -283,20 +323,45 @@ def check_dims(hyp: ResolvedHypothesis, dims: ModelDims) -> list[Problem]:
         if site.kind in (Kind.EMBED, Kind.LOGITS):
             continue
         if not 0 <= site.layer < dims.n_layers:
-            problems.append(Problem(where, f"{name}: layer {site.layer} is out of range; the model "
-                                    f"has layers 0..{dims.n_layers - 1}"))
+            problems.append(
+                Problem(
+                    where,
+                    f"{name}: layer {site.layer} is out of range; the model "
+                    f"has layers 0..{dims.n_layers - 1}",
+                )
+            )
             continue
         if site.kind in (Kind.HEAD, Kind.HEAD_INPUT) and not 0 <= site.head < dims.n_heads:
-            problems.append(Problem(where, f"{name}: head {site.head} is out of range; layer "
-                                    f"{site.layer} has heads 0..{dims.n_heads - 1}"))
+            problems.append(
+                Problem(
+                    where,
+                    f"{name}: head {site.head} is out of range; layer "
+                    f"{site.layer} has heads 0..{dims.n_heads - 1}",
+                )
+            )
         if site.kind in (Kind.MLP, Kind.MLP_IN, Kind.NEURON) and dims.attn_only:
-            problems.append(Problem(where, f"{name}: this model is attention-only and has no MLPs; "
-                                    "valid sites: embed, logits, L<l>H<h>, L<l>H<h>.q|k|v, "
-                                    "L<l>.resid_pre, L<l>.resid_post"))
+            problems.append(
+                Problem(
+                    where,
+                    f"{name}: this model is attention-only and has no MLPs; "
+                    "valid sites: embed, logits, L<l>H<h>, L<l>H<h>.q|k|v, "
+                    "L<l>.resid_pre, L<l>.resid_post",
+                )
+            )
         elif site.kind is Kind.NEURON and not 0 <= site.index < dims.d_mlp:
-            problems.append(Problem(where, f"{name}: neuron {site.index} is out of range; the MLP "
-                                    f"has neurons 0..{dims.d_mlp - 1}"))
+            problems.append(
+                Problem(
+                    where,
+                    f"{name}: neuron {site.index} is out of range; the MLP "
+                    f"has neurons 0..{dims.d_mlp - 1}",
+                )
+            )
         if site.kind is Kind.RESID and site.channel == "resid_mid" and dims.attn_only:
-            problems.append(Problem(where, f"{name}: an attention-only model has no resid_mid; "
-                                    f"use L{site.layer}.resid_post"))
+            problems.append(
+                Problem(
+                    where,
+                    f"{name}: an attention-only model has no resid_mid; "
+                    f"use L{site.layer}.resid_post",
+                )
+            )
     return problems

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     EMBED = "embed"
     LOGITS = "logits"
     HEAD = "head"  # a head's output
@@ -89,7 +89,11 @@ class Site:
             return (-1, 0)
         if self.kind is Kind.LOGITS:
             return (float("inf"), 0)
-        stage = _STAGE[(self.kind.value, self.channel)] if self.kind is Kind.RESID else _STAGE[self.kind]
+        stage = (
+            _STAGE[(self.kind.value, self.channel)]
+            if self.kind is Kind.RESID
+            else _STAGE[self.kind]
+        )
         return (self.layer, stage)
 
     def at(self, pos: tuple[int, ...] | None) -> Site:

@@ -30,8 +30,15 @@ class Estimate:
         return float(np.quantile(self.samples, q))
 
 
-def bootstrap_ratio(numerator: np.ndarray, denominator: np.ndarray, *, label: str,
-                    confidence: float, n_boot: int, seed: int) -> Estimate:
+def bootstrap_ratio(
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    *,
+    label: str,
+    confidence: float,
+    n_boot: int,
+    seed: int,
+) -> Estimate:
     """Point estimate ``mean(num) / mean(den)`` and a percentile bootstrap interval.
 
     >>> e = bootstrap_ratio(np.ones(50), 2 * np.ones(50), label="x", confidence=0.95,

@@ -38,8 +38,9 @@ def _clears(bound: float, op: str, threshold: float) -> bool:
     return bound >= threshold if op == ">=" else bound <= threshold
 
 
-def decide(items: list[tuple[Estimate, str, float]], alpha: float,
-           method: str = "holm") -> list[Decision]:
+def decide(
+    items: list[tuple[Estimate, str, float]], alpha: float, method: str = "holm"
+) -> list[Decision]:
     """Decide every claim ``(estimate, op, threshold)`` at family-wise level ``alpha``."""
     k = len(items)
     ps = [p_value(e, op, t) for e, op, t in items]

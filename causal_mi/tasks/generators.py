@@ -38,8 +38,10 @@ def _repeated_tokens(tok: TokenizerView, n: int, seed: int, p: dict[str, Any]) -
     rng = random.Random(seed)
     pool = tok.content_ids()
     if len(pool) < 2 * seq_len:
-        raise ValueError(f"the tokenizer has only {len(pool)} ordinary tokens; repeated_tokens "
-                         f"needs at least {2 * seq_len} (lower seq_len)")
+        raise ValueError(
+            f"the tokenizer has only {len(pool)} ordinary tokens; repeated_tokens "
+            f"needs at least {2 * seq_len} (lower seq_len)"
+        )
     bos = [tok.bos_id] if tok.prepends_bos and tok.bos_id is not None else []
     out = []
     for i in range(n):
@@ -71,8 +73,10 @@ def check_params(gen: Generator, params: dict[str, Any]) -> list[str]:
     problems = []
     for key, value in params.items():
         if key not in gen.params:
-            problems.append(f"unknown parameter '{key}' for generator '{gen.name}'; "
-                            f"{did_you_mean(key, gen.params)}")
+            problems.append(
+                f"unknown parameter '{key}' for generator '{gen.name}'; "
+                f"{did_you_mean(key, gen.params)}"
+            )
             continue
         spec = gen.params[key]
         if spec.kind is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -81,8 +85,10 @@ def check_params(gen: Generator, params: dict[str, Any]) -> list[str]:
             problems.append(f"parameter '{key}' must be >= {spec.minimum}, got {value!r}")
     resolved = resolved_params(gen, params)
     if gen.name == "repeated_tokens" and not problems and resolved["repeat"] >= resolved["seq_len"]:
-        problems.append(f"parameter 'repeat' ({resolved['repeat']}) must be less than 'seq_len' "
-                        f"({resolved['seq_len']})")
+        problems.append(
+            f"parameter 'repeat' ({resolved['repeat']}) must be less than 'seq_len' "
+            f"({resolved['seq_len']})"
+        )
     return problems
 
 

@@ -19,8 +19,13 @@ def read_pairs(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[Probl
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        return [], [Problem(Location(str(path)), "task file not found (task.file is resolved "
-                            "against the hypothesis file's directory)")]
+        return [], [
+            Problem(
+                Location(str(path)),
+                "task file not found (task.file is resolved "
+                "against the hypothesis file's directory)",
+            )
+        ]
     except (OSError, UnicodeDecodeError) as exc:
         return [], [Problem(Location(str(path)), f"cannot read task file: {exc}")]
     for number, line in enumerate(lines, start=1):
@@ -30,32 +35,46 @@ def read_pairs(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[Probl
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            problems.append(Problem(Location(str(path), number, exc.colno),
-                                    f"invalid JSON: {exc.msg}"))
+            problems.append(
+                Problem(Location(str(path), number, exc.colno), f"invalid JSON: {exc.msg}")
+            )
             continue
         if not isinstance(obj, dict):
-            problems.append(Problem(where, "each line must be a JSON object with keys "
-                                    + ", ".join(KEYS)))
+            problems.append(
+                Problem(where, "each line must be a JSON object with keys " + ", ".join(KEYS))
+            )
             continue
         missing = [k for k in KEYS if not isinstance(obj.get(k), str)]
         extra = sorted(set(obj) - set(KEYS))
         if missing:
-            problems.append(Problem(where, f"missing or non-string key(s) {', '.join(missing)}; "
-                                    f"each line needs string values for {', '.join(KEYS)}"))
+            problems.append(
+                Problem(
+                    where,
+                    f"missing or non-string key(s) {', '.join(missing)}; "
+                    f"each line needs string values for {', '.join(KEYS)}",
+                )
+            )
             continue
         if extra:
-            problems.append(Problem(where, f"unknown key(s) {', '.join(extra)}; valid keys: "
-                                    + ", ".join(KEYS)))
+            problems.append(
+                Problem(where, f"unknown key(s) {', '.join(extra)}; valid keys: " + ", ".join(KEYS))
+            )
             continue
         records.append((number, {k: obj[k] for k in KEYS}))
     if not records and not problems:
-        problems.append(Problem(Location(str(path)), "task file has no examples; add lines like "
-                                '{"clean": "...", "corrupt": "...", "answer": " X", "wrong": " Y"}'))
+        problems.append(
+            Problem(
+                Location(str(path)),
+                "task file has no examples; add lines like "
+                '{"clean": "...", "corrupt": "...", "answer": " X", "wrong": " Y"}',
+            )
+        )
     return records, problems
 
 
-def tokenize_pairs(path: Path, records: list[tuple[int, dict[str, str]]],
-                   tok: TokenizerView) -> tuple[list[Example], list[Problem]]:
+def tokenize_pairs(
+    path: Path, records: list[tuple[int, dict[str, str]]], tok: TokenizerView
+) -> tuple[list[Example], list[Problem]]:
     """Tokenize with the model's tokenizer; answers must be single tokens and each clean
     prompt must have as many tokens as its corrupt prompt (position-aligned patching)."""
     examples: list[Example] = []
@@ -68,20 +87,37 @@ def tokenize_pairs(path: Path, records: list[tuple[int, dict[str, str]]],
             pieces = tok.pieces(rec[key])
             if len(pieces) != 1:
                 shown = ", ".join(repr(p) for p in tok.show(pieces)) or "no tokens"
-                problems.append(Problem(where, f"{key} {rec[key]!r} is {len(pieces)} tokens "
-                                        f"({shown}) for this model's tokenizer; {key} must be a "
-                                        "single token (GPT-2-style tokenizers usually need a "
-                                        "leading space, e.g. ' Mary')"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"{key} {rec[key]!r} is {len(pieces)} tokens "
+                        f"({shown}) for this model's tokenizer; {key} must be a "
+                        "single token (GPT-2-style tokenizers usually need a "
+                        "leading space, e.g. ' Mary')",
+                    )
+                )
                 ok = False
             else:
                 ids[key] = pieces[0]
         clean, corrupt = tok.prompt(rec["clean"]), tok.prompt(rec["corrupt"])
         if len(clean) != len(corrupt):
-            problems.append(Problem(where, f"clean prompt is {len(clean)} tokens but corrupt is "
-                                    f"{len(corrupt)}; they must have the same length so positions "
-                                    "line up when patching"))
+            problems.append(
+                Problem(
+                    where,
+                    f"clean prompt is {len(clean)} tokens but corrupt is "
+                    f"{len(corrupt)}; they must have the same length so positions "
+                    "line up when patching",
+                )
+            )
             ok = False
         if ok:
-            examples.append(Example(tuple(clean), tuple(corrupt), ids["answer"], ids["wrong"],
-                                    f"{path.name}:{number}"))
+            examples.append(
+                Example(
+                    tuple(clean),
+                    tuple(corrupt),
+                    ids["answer"],
+                    ids["wrong"],
+                    f"{path.name}:{number}",
+                )
+            )
     return examples, problems

@@ -30,16 +30,25 @@ def task_problems(hyp: Hypothesis, root: Any, hyp_path: Path) -> list[Problem]:
         where = locate(root, ("task", "generator"), file)
         gen = GENERATORS.get(spec.generator)
         if gen is None:
-            problems.append(Problem(where, f"unknown task generator '{spec.generator}'; "
-                                    f"{did_you_mean(spec.generator, GENERATORS)} (or use "
-                                    "'file: pairs.jsonl')"))
+            problems.append(
+                Problem(
+                    where,
+                    f"unknown task generator '{spec.generator}'; "
+                    f"{did_you_mean(spec.generator, GENERATORS)} (or use "
+                    "'file: pairs.jsonl')",
+                )
+            )
         else:
             where = locate(root, ("task", "params"), file)
             problems += [Problem(where, m) for m in check_params(gen, spec.params)]
     elif spec.file is not None:
         if spec.params:
-            problems.append(Problem(locate(root, ("task", "params"), file),
-                                    "task.params applies to generators only; a task file has none"))
+            problems.append(
+                Problem(
+                    locate(root, ("task", "params"), file),
+                    "task.params applies to generators only; a task file has none",
+                )
+            )
         _, file_problems = read_pairs(task_file(hyp, hyp_path))
         problems += file_problems
     return problems
@@ -53,8 +62,9 @@ def build_task(hyp: Hypothesis, hyp_path: Path, tok: TokenizerView) -> Task:
         try:
             examples = gen.make(tok, spec.n, spec.seed, resolved_params(gen, spec.params))
         except ValueError as exc:
-            raise InputError(Problem(Location(str(hyp_path)), f"task generator "
-                                     f"'{gen.name}': {exc}")) from None
+            raise InputError(
+                Problem(Location(str(hyp_path)), f"task generator '{gen.name}': {exc}")
+            ) from None
         return Task(gen.name, tuple(examples))
     path = task_file(hyp, hyp_path)
     records, problems = read_pairs(path)

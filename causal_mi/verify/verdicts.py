@@ -25,8 +25,10 @@ class ClaimVerdict:
         c = self.claim.claim
         side = "lower" if c.op == ">=" else "upper"
         level = 1 - self.decision.alpha
-        return (f"{side} bound of the {level:.4g} bootstrap interval {c.op} {c.threshold:g}: "
-                f"{self.decision.bound:.4f} {c.op} {c.threshold:g}")
+        return (
+            f"{side} bound of the {level:.4g} bootstrap interval {c.op} {c.threshold:g}: "
+            f"{self.decision.bound:.4f} {c.op} {c.threshold:g}"
+        )
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,15 @@ class Verdict:
 def decide_claims(hyp: ResolvedHypothesis, m: Measurement) -> Verdict:
     """Apply the decision rule and the file's multiple-comparison correction."""
     alpha = 1 - hyp.spec.confidence
-    items = [(m.estimates[label], rc.claim.op, rc.claim.threshold)
-             for rc, label in zip(hyp.claims, m.claim_labels, strict=True)]
+    items = [
+        (m.estimates[label], rc.claim.op, rc.claim.threshold)
+        for rc, label in zip(hyp.claims, m.claim_labels, strict=True)
+    ]
     method = hyp.spec.correction if len(items) > 1 else "none"
     decisions = decide(items, alpha, method) if items else []
     valid = m.gap > 0
     claims = tuple(
         ClaimVerdict(rc, est, d if valid else Decision(False, d.bound, d.alpha, d.p_value))
-        for rc, (est, _, _), d in zip(hyp.claims, items, decisions, strict=True))
+        for rc, (est, _, _), d in zip(hyp.claims, items, decisions, strict=True)
+    )
     return Verdict(hyp, claims, method, valid)
