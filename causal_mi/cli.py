@@ -127,6 +127,8 @@ def _summary(ctx, target: Path) -> None:
         typer.echo(
             f"  {mark:5s}  {c.claim.claim.text:45s} {e.point:+.3f} [{e.lower:+.3f}, {e.upper:+.3f}]"
         )
+    for note in ctx.measurement.notes:
+        typer.echo(f"  note: {note}")
     status = "PASS" if v.passed else "FAIL"
     typer.echo(
         f"{status}: {v.hypothesis.spec.name}: {sum(c.passed for c in v.claims)}/"

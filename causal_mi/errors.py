@@ -78,8 +78,12 @@ def did_you_mean(name: str, options: Iterable[str], *, limit: int = 8) -> str:
 
     >>> did_you_mean("L1H9", ["L1H0", "L1H3"])
     'did you mean L1H3? valid: L1H0, L1H3'
+    >>> did_you_mean("x", [])
+    'there are none to choose from'
     """
     opts = sorted(set(options))
+    if not opts:
+        return "there are none to choose from"
     close = difflib.get_close_matches(name, opts, n=1, cutoff=0.5)
     shown = ", ".join(opts[:limit]) + (", ..." if len(opts) > limit else "")
     if close:

@@ -6,6 +6,7 @@ Everything here is pure: no model weights are needed. Checks that need the model
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,12 +90,22 @@ class ResolvedHypothesis:
 
 
 class _Resolver:
-    def __init__(self, hyp: Hypothesis, root: object, file: str):
+    def __init__(
+        self,
+        hyp: Hypothesis,
+        root: object,
+        file: str,
+        broken_nodes: Iterable[str] = (),
+        skip: Iterable[tuple[str, int]] = (),
+    ):
         from causal_mi.spec.yaml_source import locate
 
         self.hyp, self.root, self.file = hyp, root, file
         self.problems: list[Problem] = []
         self.nodes: dict[str, Site] = {}
+        # Nodes already reported as invalid: references to them are not reported again.
+        self.broken: set[str] = set(broken_nodes)
+        self.skip: set[tuple[str, int]] = set(skip)
         self.site_refs: list[tuple[Site, Location]] = []
         self._locate = locate
 
@@ -122,6 +133,7 @@ class _Resolver:
                 self.error(
                     where, f"unknown site '{text}' for node '{name}'; valid forms: {SITE_FORMS}"
                 )
+                self.broken.add(name)
                 continue
             if site.kind in (Kind.LOGITS, Kind.EMBED):
                 self.error(
@@ -129,6 +141,7 @@ class _Resolver:
                     f"node '{name}' cannot be '{text}': embed and logits are always part "
                     "of the graph; name components (heads, MLPs, neurons, residual points)",
                 )
+                self.broken.add(name)
                 continue
             if pos is not None:
                 site = site.at(tuple(pos) if isinstance(pos, list) else (pos,))
@@ -141,13 +154,16 @@ class _Resolver:
         if ref in self.nodes:
             return self.nodes[ref]
         base, _, suffix = ref.rpartition(".")
+        if ref in self.broken or (base in self.broken and suffix in HEAD_INPUTS):
+            return None  # the node's own definition is already reported
         if base in self.nodes and suffix in HEAD_INPUTS:
             try:
                 site = with_input(self.nodes[base], suffix)
             except SiteSyntaxError as exc:
-                self.error(where, str(exc))
+                self.error(where, f"'{ref}': {exc}")
                 return None
-            self.site_refs.append((site, where))
+            # Not recorded in site_refs: the node's own entry already stands for its layer
+            # and head, so a bad node is reported once, at its definition.
             return site
         try:
             site = parse_site(ref)
@@ -168,6 +184,8 @@ class _Resolver:
     def resolve_edges(self) -> list[Edge]:
         edges: list[Edge] = []
         for i, text in enumerate(self.hyp.edges):
+            if ("edges", i) in self.skip:
+                continue
             where = self.loc("edges", i)
             parts = [p.strip() for p in text.split("->")]
             if len(parts) != 2 or not all(parts):
@@ -212,18 +230,41 @@ class _Resolver:
         for cycle in nx.simple_cycles(graph):
             pairs = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
             in_cycle.update(pairs)
-            first = graph.edges[pairs[0]]["edge"]
+            # Report at the edge declared last: the one that closes the cycle.
+            k = max(range(len(pairs)), key=lambda j: _position(graph.edges[pairs[j]]["edge"]))
+            closing = graph.edges[pairs[k]]["edge"]
+            if len(cycle) == 1:
+                self.error(
+                    closing.location,
+                    f"edge '{closing.text}' feeds {cycle[0]} into its own input; a component "
+                    "cannot cause itself (a sender must come from an earlier layer)",
+                )
+                continue
+            path = cycle[k + 1 :] + cycle[: k + 1]  # ... -> sender, then the closing hop
             self.error(
-                first.location,
-                "edges form a cycle: "
-                + " -> ".join(cycle + cycle[:1])
-                + "; a causal graph must be acyclic",
+                closing.location,
+                f"edge '{closing.text}' closes a cycle: "
+                + " -> ".join(path + path[:1])
+                + "; a causal graph must be acyclic (a sender must come from an earlier layer)",
             )
         for e in edges:
             pair = (format_site(e.sender.component()), format_site(e.receiver.component()))
             if pair in in_cycle:
                 continue
-            if e.sender.order_key() >= e.receiver.order_key():
+            same_layer = (
+                e.sender.kind is Kind.HEAD
+                and e.receiver.kind is Kind.HEAD_INPUT
+                and e.sender.layer == e.receiver.layer
+            )
+            if same_layer:
+                self.error(
+                    e.location,
+                    f"edge '{e.text}' stays inside layer {e.sender.layer}: the heads of one "
+                    f"layer run in parallel, so {format_site(e.sender)}'s output cannot reach "
+                    f"{format_site(e.receiver)}; a sender must come from an earlier layer "
+                    "(or feed logits)",
+                )
+            elif e.sender.order_key() >= e.receiver.order_key():
                 self.error(
                     e.location,
                     f"edge '{e.text}' goes backwards in the model's computation "
@@ -236,6 +277,8 @@ class _Resolver:
     def resolve_claims(self) -> list[ResolvedClaim]:
         out: list[ResolvedClaim] = []
         for i, text in enumerate(self.hyp.claims):
+            if ("claims", i) in self.skip:
+                continue
             where = self.loc("claims", i)
             try:
                 claim = parse_claim(text)
@@ -278,6 +321,10 @@ class _Resolver:
         return out
 
 
+def _position(edge: Edge) -> tuple[int, int]:
+    return (edge.location.line, edge.location.col)
+
+
 def _receiver_inputs(site: Site) -> list[Site | None]:
     """The input sites an edge into ``site`` reaches (a bare head means q, k and v)."""
     if site.kind is Kind.HEAD:
@@ -290,10 +337,20 @@ def _receiver_inputs(site: Site) -> list[Site | None]:
 
 
 def resolve(
-    hyp: Hypothesis, root: object, path: Path
+    hyp: Hypothesis,
+    root: object,
+    path: Path,
+    *,
+    broken_nodes: Iterable[str] = (),
+    skip: Iterable[tuple[str, int]] = (),
 ) -> tuple[ResolvedHypothesis | None, list[Problem]]:
-    """Resolve names and check the graph; returns the problems found (all of them)."""
-    r = _Resolver(hyp, root, str(path))
+    """Resolve names and check the graph; returns the problems found (all of them).
+
+    ``broken_nodes`` are node names whose definitions were already reported as invalid (so
+    references to them are not reported again); ``skip`` holds ``("edges" | "claims", index)``
+    items already reported.
+    """
+    r = _Resolver(hyp, root, str(path), broken_nodes, skip)
     r.resolve_nodes()
     edges = r.resolve_edges()
     claims = r.resolve_claims()

@@ -8,7 +8,8 @@ name: my-circuit
 description: What the circuit does, in one sentence.
 model: {model}          # zoo:<name> | hf:<hub id or local dir> | path:<dir>
 task:
-  generator: repeated_tokens   # or: file: pairs.jsonl  ({{"clean","corrupt","answer","wrong"}} per line)
+  generator: repeated_tokens   # or: file: pairs.jsonl
+  # (a pairs file holds one {{"clean","corrupt","answer","wrong"}} object per line)
   n: 200
   seed: 0
 metric: logit_diff      # logit_diff | logprob | prob | kl

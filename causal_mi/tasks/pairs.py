@@ -22,12 +22,12 @@ def read_pairs(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[Probl
         return [], [
             Problem(
                 Location(str(path)),
-                "task file not found (task.file is resolved "
+                f"task file not found: {path} (task.file is resolved "
                 "against the hypothesis file's directory)",
             )
         ]
     except (OSError, UnicodeDecodeError) as exc:
-        return [], [Problem(Location(str(path)), f"cannot read task file: {exc}")]
+        return [], [Problem(Location(str(path)), f"cannot read task file {path}: {exc}")]
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -65,7 +65,7 @@ def read_pairs(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[Probl
         problems.append(
             Problem(
                 Location(str(path)),
-                "task file has no examples; add lines like "
+                f"task file {path} has no examples; add lines like "
                 '{"clean": "...", "corrupt": "...", "answer": " X", "wrong": " Y"}',
             )
         )

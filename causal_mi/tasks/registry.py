@@ -49,8 +49,14 @@ def task_problems(hyp: Hypothesis, root: Any, hyp_path: Path) -> list[Problem]:
                     "task.params applies to generators only; a task file has none",
                 )
             )
-        _, file_problems = read_pairs(task_file(hyp, hyp_path))
-        problems += file_problems
+        path = task_file(hyp, hyp_path)
+        _, file_problems = read_pairs(path)
+        where = locate(root, ("task", "file"), file)
+        for p in file_problems:
+            if p.location.line > 0:
+                problems.append(p)
+            else:  # about the whole file (missing, unreadable, empty): point at task.file
+                problems.append(Problem(where, p.message))
     return problems
 
 
