@@ -178,6 +178,88 @@ def init(
     typer.echo(f"wrote {path}; edit it, then: causal-mi verify {path} --out reports/")
 
 
+@app.command()
+def discover(
+    model: str = typer.Option(..., "--model", help="zoo:<name> | hf:<id> | path:<dir>"),
+    generator: str = typer.Option(None, "--generator", help="a built-in task generator"),
+    task_file: Path = typer.Option(None, "--task-file", help="JSONL pairs file"),
+    n: int = typer.Option(200, "--n"),
+    seed: int = typer.Option(0, "--seed"),
+    metric: str = typer.Option("logit_diff", "--metric"),
+    ablation: str = typer.Option("resample", "--ablation"),
+    min_effect: float = typer.Option(
+        0.1, "--min-effect", help="keep components whose effect CI clears this"
+    ),
+    out: Path = typer.Option(..., "--out", help="hypothesis file to write"),
+    device: str = DEVICE,
+    debug: bool = DEBUG,
+) -> None:
+    """Propose a hypothesis file from measured effects (then verify it on fresh seeds)."""
+    try:
+        code = _discover(
+            model, generator, task_file, n, seed, metric, ablation, min_effect, out, device
+        )
+    except CausalMIError as exc:
+        _err(f"causal-mi: {exc}")
+        code = exc.exit_code
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        _err(f"causal-mi: internal error: {type(exc).__name__}: {exc}")
+        code = EXIT_INTERNAL
+    raise typer.Exit(code)
+
+
+def _discover(
+    model_ref, generator, task_file, n, seed, metric, ablation, min_effect, out, device
+) -> int:
+    from causal_mi.analysis.discover import propose
+    from causal_mi.models.loading import load_model
+    from causal_mi.spec.schema import Hypothesis
+    from causal_mi.tasks.registry import build_task
+
+    if (generator is None) == (task_file is None):
+        raise CausalMIError("give exactly one of --generator or --task-file")
+    out = out.resolve()
+    if generator:
+        task_yaml = f"task:\n  generator: {generator}\n  n: {n}\n  seed: {seed}\n"
+    else:
+        rel = Path(task_file).resolve()
+        task_yaml = f"task:\n  file: {rel}\n  n: {n}\n  seed: {seed}\n"
+    spec = Hypothesis.model_validate(
+        {
+            "version": 1,
+            "name": out.stem,
+            "model": model_ref,
+            "task": {
+                "generator": generator,
+                "n": n,
+                "seed": seed,
+                "file": str(task_file) if task_file else None,
+            },
+            "metric": metric,
+            "ablation": ablation,
+        }
+    )
+    loaded = load_model(model_ref, base_dir=out.parent, device=_device(device))
+    task = build_task(spec, out, loaded.tokens)
+    proposal = propose(
+        loaded,
+        task,
+        name=out.stem,
+        task_yaml=task_yaml,
+        metric=metric,
+        ablation=ablation,
+        min_effect=min_effect,
+        base_dir=out.parent,
+    )
+    for line in proposal.log:
+        _err(f"  {line}")
+    out.write_text(proposal.yaml)
+    typer.echo(f"wrote {out}; verify it on other seeds: causal-mi verify {out}")
+    return EXIT_OK
+
+
 @zoo_app.command("list")
 def zoo_list() -> None:
     """List the shipped zoo models."""

@@ -45,8 +45,16 @@ def make_native(directory: Path, *, attn_only: bool, seed: int = 0) -> Path:
 
     tok = make_tokenizer(directory)
     cfg = TransformerBridgeConfig(
-        d_model=32, d_head=8, n_heads=4, n_layers=2, n_ctx=32, d_vocab=len(tok),
-        d_mlp=64, attn_only=attn_only, act_fn="gelu_new", seed=seed,
+        d_model=32,
+        d_head=8,
+        n_heads=4,
+        n_layers=2,
+        n_ctx=32,
+        d_vocab=len(tok),
+        d_mlp=64,
+        attn_only=attn_only,
+        act_fn="gelu_new",
+        seed=seed,
     )
     bridge = TransformerBridge.boot_native(cfg, tokenizer=tok)
     # Larger weights than the default init so patching moves the logits visibly.
@@ -65,8 +73,15 @@ def make_gpt2(directory: Path, seed: int = 0) -> Path:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     tok = make_tokenizer(directory)
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=32, n_embd=32, n_layer=2, n_head=4,
-                     bos_token_id=0, eos_token_id=0)
+    cfg = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=32,
+        n_embd=32,
+        n_layer=2,
+        n_head=4,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     torch.manual_seed(seed)
     model = GPT2LMHeadModel(cfg).eval()
     model.save_pretrained(directory)

@@ -67,9 +67,12 @@ def site_patches(sites: Iterable[Site], source: str) -> tuple[Patch, ...]:
     for site in sites:
         hp = hook_point(site)
         by_hook.setdefault(HookPoint(hp.name, read=hp.read, minus=hp.minus), set()).update(
-            cells_of(site))
-    return tuple(Patch(hp.name, source, frozenset(c), read=hp.read, minus=hp.minus)
-                 for hp, c in sorted(by_hook.items(), key=lambda kv: kv[0].name))
+            cells_of(site)
+        )
+    return tuple(
+        Patch(hp.name, source, frozenset(c), read=hp.read, minus=hp.minus)
+        for hp, c in sorted(by_hook.items(), key=lambda kv: kv[0].name)
+    )
 
 
 def component_sites(dims: ModelDims) -> list[Site]:

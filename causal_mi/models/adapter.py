@@ -47,8 +47,11 @@ def hook_point(site: Site) -> HookPoint:
     if k is Kind.NEURON:
         return HookPoint(f"blocks.{layer}.mlp.hook_post", site.index)
     if k is Kind.RESID and site.channel == "resid_mid":
-        return HookPoint(f"blocks.{layer}.hook_attn_out", read=f"blocks.{layer}.hook_resid_mid",
-                         minus=f"blocks.{layer}.hook_resid_pre")
+        return HookPoint(
+            f"blocks.{layer}.hook_attn_out",
+            read=f"blocks.{layer}.hook_resid_mid",
+            minus=f"blocks.{layer}.hook_resid_pre",
+        )
     if k is Kind.RESID:
         return HookPoint(f"blocks.{layer}.hook_{site.channel}")
     if k is Kind.EMBED:

@@ -14,8 +14,16 @@ from causal_mi.tasks.generators import GENERATORS, resolved_params
 
 
 def _conditions(dims):
-    sites = ["L0H0", "L0H1", "L1H3", "L1H2.k", "L0.mlp", "L1.mlp[5]", "L1.resid_pre",
-             "L0.resid_mid"]
+    sites = [
+        "L0H0",
+        "L0H1",
+        "L1H3",
+        "L1H2.k",
+        "L0.mlp",
+        "L1.mlp[5]",
+        "L1.resid_pre",
+        "L0.resid_mid",
+    ]
     conds = [Condition("clean")]
     for text in sites:
         s = parse_site(text)
@@ -33,7 +41,7 @@ def _mixed_task(model) -> Task:
     gen = GENERATORS["repeated_tokens"]
     a = gen.make(model.tokens, 9, 1, resolved_params(gen, {}))
     b = gen.make(model.tokens, 7, 2, resolved_params(gen, {"seq_len": 6, "repeat": 3}))
-    mixed = [x for pair in zip(a, b, strict=False) for x in pair] + a[len(b):]
+    mixed = [x for pair in zip(a, b, strict=False) for x in pair] + a[len(b) :]
     return Task("mixed", tuple(mixed))
 
 
@@ -50,8 +58,9 @@ def test_batched_equals_one_at_a_time(mlp_model, metric_name):
     # One example and one condition per pass (mean sources need the whole task: skipped).
     for i in (1, 2, len(conds) - 2):
         for j in (0, 1, len(task) - 1):
-            one = Engine(mlp_model, max_rows=1).run(Task("one", (task.examples[j],)),
-                                                    [conds[i]], fn)
+            one = Engine(mlp_model, max_rows=1).run(
+                Task("one", (task.examples[j],)), [conds[i]], fn
+            )
             assert one.values[0, 0] == pytest.approx(batched.values[i, j], abs=1e-5)
 
 
@@ -77,8 +86,11 @@ def test_mean_is_over_corrupt_prompts_of_same_length(mlp_model):
     task = _mixed_task(mlp_model)
     s = parse_site("L0H1")
     fn = metric("logit_diff")
-    got = Engine(mlp_model, max_rows=7).run(task, [Condition("clean", site_patches([s], "mean"))],
-                                            fn).values[0]
+    got = (
+        Engine(mlp_model, max_rows=7)
+        .run(task, [Condition("clean", site_patches([s], "mean"))], fn)
+        .values[0]
+    )
     for length in {e.length for e in task.examples}:
         idx = [i for i, e in enumerate(task.examples) if e.length == length]
         sub = Task("b", tuple(task.examples[i] for i in idx))
@@ -95,9 +107,9 @@ def test_hooks_are_removed(mlp_model):
 
 def test_unpatched_condition_equals_baseline(mlp_model):
     task = _mixed_task(mlp_model)
-    r = Engine(mlp_model).run(task, [Condition("clean"), Condition("corrupt")],
-                              metric("logit_diff"))
+    r = Engine(mlp_model).run(
+        task, [Condition("clean"), Condition("corrupt")], metric("logit_diff")
+    )
     np.testing.assert_allclose(r.values[0], r.clean, atol=1e-6)
     np.testing.assert_allclose(r.values[1], r.corrupt, atol=1e-6)
     assert np.abs(r.clean - r.corrupt).max() > 1e-3
-

@@ -10,8 +10,8 @@ from causal_mi.effects.metrics import metric
 from causal_mi.engine.plan import ABLATION_SOURCE, Condition, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.spec.sites import parse_site
-from causal_mi.tasks.generators import GENERATORS, resolved_params
 from causal_mi.tasks.base import Task
+from causal_mi.tasks.generators import GENERATORS, resolved_params
 from tests.engine import reference
 
 # site text -> (reference patch point, channel index or None)

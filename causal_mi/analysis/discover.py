@@ -1,0 +1,153 @@
+"""Propose a hypothesis file from a model and a task, using the project's own measurements.
+
+1. Sweep the effect of every head (and MLP) and keep the components whose interval lower
+   bound clears ``min_effect``.
+2. Name heads by role from their attention patterns (previous-token, induction).
+3. For every pair of kept heads in different layers, measure the natural indirect effect
+   through the receiver's q, k and v inputs, and declare the inputs that carry it.
+4. Measure the proposed circuit and write claims a margin inside the measured intervals.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from causal_mi.analysis.attention import role_scores
+from causal_mi.effects.sweep import sweep
+from causal_mi.models.loading import LoadedModel
+from causal_mi.spec.sites import Kind, Site
+from causal_mi.tasks.base import Task
+
+
+@dataclass(frozen=True)
+class Proposal:
+    yaml: str
+    nodes: dict[str, Site]
+    log: list[str]
+
+
+def _down(x: float, step: float = 0.05) -> float:
+    return math.floor(x / step) * step
+
+
+def _up(x: float, step: float = 0.05) -> float:
+    return math.ceil(x / step) * step
+
+
+def _header(name: str, model_ref: str, task_yaml: str, metric: str, ablation: str) -> str:
+    return (
+        f"version: 1\nname: {name}\nmodel: {model_ref}\n{task_yaml}"
+        f"metric: {metric}\nablation: {ablation}\n"
+    )
+
+
+def _measure(text: str, base_dir: Path):
+    from causal_mi import pipeline
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=base_dir, delete=False) as f:
+        f.write(text)
+        path = Path(f.name)
+    try:
+        return pipeline.evaluate(pipeline.prepare(path)).measurement
+    finally:
+        path.unlink()
+
+
+def propose(
+    model: LoadedModel,
+    task: Task,
+    *,
+    name: str,
+    task_yaml: str,
+    metric: str = "logit_diff",
+    ablation: str = "resample",
+    min_effect: float = 0.1,
+    base_dir: Path | None = None,
+) -> Proposal:
+    """Measure and write a hypothesis for ``model`` on ``task`` (``task_yaml`` is the
+    ``task:`` block to put in the file, indented YAML ending in a newline)."""
+    base_dir = base_dir or Path.cwd()
+    log: list[str] = []
+    heads = sweep(model, task, quantity="effect", metric_name=metric, ablation=ablation)
+    kept = [(s, e) for s, e in heads.ranked() if e.lower >= min_effect]
+    if not model.dims.attn_only:
+        mlps = sweep(
+            model, task, quantity="effect", kind="mlp", metric_name=metric, ablation=ablation
+        )
+        kept += [(s, e) for s, e in mlps.ranked() if e.lower >= min_effect]
+    for s, e in kept:
+        log.append(f"keep {s}: effect {e.point:+.3f} [{e.lower:+.3f}, {e.upper:+.3f}]")
+    roles = role_scores(model, task)
+    nodes: dict[str, Site] = {}
+    for s, _ in sorted(kept, key=lambda x: x[0].order_key()):
+        label = f"{'h' if s.kind is Kind.HEAD else 'mlp'}{s.layer}{s.head if s.head >= 0 else ''}"
+        if s.kind is Kind.HEAD:
+            prev, ind = roles["prev_token"][s.layer, s.head], roles["induction"][s.layer, s.head]
+            if prev >= 0.5 and prev >= ind:
+                label = "prev"
+            elif ind >= 0.5:
+                label = "ind"
+            log.append(f"{s}: previous-token score {prev:.2f}, induction score {ind:.2f}")
+        while label in nodes:
+            label += "_"
+        nodes[label] = s
+    head = _header(name, model.ref, task_yaml, metric, ablation)
+    node_yaml = "nodes:\n" + "".join(f"  {k}: {s}\n" for k, s in nodes.items())
+    # Which inputs of later heads carry the earlier heads' effect?
+    probes = [
+        (a, b, c)
+        for a in nodes
+        for b in nodes
+        for c in "qkv"
+        if nodes[b].kind is Kind.HEAD and nodes[a].layer < nodes[b].layer
+    ]
+    claims = [f"indirect({a} -> {b}.{c} -> logits) >= -1000" for a, b, c in probes]
+    claims += ["faithfulness >= -1000"] + [f"effect({k}) >= -1000" for k in nodes]
+    others = [s for s, e in heads.ranked() if s not in nodes.values()]
+    if others:
+        claims.append(f"effect({others[0]}) >= -1000")
+    m = _measure(head + node_yaml + "claims:\n" + "".join(f"  - {c}\n" for c in claims), base_dir)
+    edges = []
+    for a, b, c in probes:
+        e = m.estimates[f"indirect({nodes[a]} -> {nodes[b]}.{c} -> logits)"]
+        log.append(
+            f"indirect({a} -> {b}.{c} -> logits) {e.point:+.3f} [{e.lower:+.3f}, {e.upper:+.3f}]"
+        )
+        if e.lower >= min_effect:
+            edges.append(f"{a} -> {b}.{c}")
+    edges += [
+        f"{k} -> logits"
+        for k, s in nodes.items()
+        if s.layer == max(x.layer for x in nodes.values())
+    ]
+    final = []
+    f = m.estimates["faithfulness"]
+    final.append(f"faithfulness >= {_down(f.lower - 0.05):.2f}")
+    for k, s in nodes.items():
+        e = m.estimates[f"effect({s})"]
+        final.append(f"effect({k}) >= {_down(e.lower / 2):.2f}")
+    for edge in edges:
+        if "." in edge.split("->")[1]:
+            a, rcv = (x.strip() for x in edge.split("->"))
+            e = m.estimates[
+                f"indirect({nodes[a]} -> {nodes[rcv.split('.')[0]]}.{rcv.split('.')[1]} -> logits)"
+            ]
+            final.append(f"indirect({a} -> {rcv} -> logits) >= {_down(e.lower / 2):.2f}")
+    if others:
+        e = m.estimates[f"effect({others[0]})"]
+        final.append(f"effect({others[0]}) <= {max(0.05, _up(e.upper + 0.05)):.2f}")
+    text = (
+        head.replace(
+            f"name: {name}\n",
+            f"name: {name}\ndescription: proposed by causal-mi discover from measured effects\n",
+        )
+        + node_yaml
+        + "edges:\n"
+        + "".join(f"  - {x}\n" for x in edges)
+        + "claims:\n"
+        + "".join(f"  - {c}\n" for c in final)
+    )
+    return Proposal(text, nodes, log)
