@@ -269,6 +269,24 @@ def zoo_list() -> None:
         typer.echo(name)
 
 
+@zoo_app.command("validate")
+def zoo_validate(
+    root: Path = typer.Option(
+        Path("hypotheses/zoo"), "--dir", help="folder of <model>/<file>.yaml"
+    ),
+    max_rows: int = ROWS,
+) -> None:
+    """Verify every zoo hypothesis: true*.yaml must pass, the others must fail (exit 1 if not)."""
+    from causal_mi.zoo.validate import markdown_table, validate
+
+    if not root.is_dir():
+        _err(f"causal-mi: {root} is not a directory of <model>/<file>.yaml hypotheses")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    rows = validate(root, max_rows=max_rows)
+    typer.echo(markdown_table(rows))
+    raise typer.Exit(EXIT_OK if rows and all(r.ok for r in rows) else EXIT_FAILED)
+
+
 @zoo_app.command("train")
 def zoo_train(
     name: str = typer.Argument(..., help="zoo model name"),

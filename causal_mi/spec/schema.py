@@ -45,11 +45,18 @@ class Hypothesis(_Strict):
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     correction: Literal["holm", "bonferroni", "none"] = "holm"
     bootstrap: int = Field(2000, ge=200, le=100_000)
-    batch_size: int = Field(64, ge=1)
     nodes: dict[str, str | NodeAt] = Field(default_factory=dict)
     edges: list[str] = Field(default_factory=list)
     claims: list[str] = Field(default_factory=list)
     properties: list[Any] | None = None
+
+    @field_validator("nodes", "edges", "claims", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: Any, info: Any) -> Any:
+        # ``edges:`` with nothing under it is YAML null; read it as "none declared".
+        if v is None:
+            return {} if info.field_name == "nodes" else []
+        return v
 
     @field_validator("model")
     @classmethod

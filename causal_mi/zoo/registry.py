@@ -13,4 +13,13 @@ def _induction(out: Path, seed: int = 0, progress: Callable | None = None) -> di
     return induction.train(out, seed=seed, progress=progress)
 
 
-TRAINERS: dict[str, Callable[..., dict[str, Any]]] = {"induction-2l": _induction}
+def _handmade(out: Path, seed: int = 0, progress: Callable | None = None) -> dict[str, Any]:
+    from causal_mi.zoo import handmade
+
+    return handmade.build(out, seed=seed)
+
+
+TRAINERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "induction-2l": _induction,
+    "handmade-induction": _handmade,
+}

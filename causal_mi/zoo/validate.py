@@ -1,0 +1,74 @@
+"""``causal-mi zoo validate``: every zoo hypothesis must get its expected verdict.
+
+Files named ``true*.yaml`` must verify; every other file (``false-*.yaml``) must fail. This is
+the project's own evidence that its verdicts are right (SPEC 7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Row:
+    model: str
+    file: str
+    expected: str
+    got: str
+    numbers: str
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.got
+
+
+def expected_verdict(path: Path) -> str:
+    return "pass" if path.stem.startswith("true") else "fail"
+
+
+def validate(root: Path, *, max_rows: int = 256) -> list[Row]:
+    """Verify every ``<root>/<model>/*.yaml``; a file that cannot load counts as 'error'."""
+    from causal_mi import pipeline
+    from causal_mi.errors import CausalMIError
+
+    rows = []
+    for path in sorted(root.glob("*/*.yaml")):
+        model = path.parent.name
+        try:
+            ctx = pipeline.evaluate(pipeline.prepare(path), max_rows=max_rows)
+        except CausalMIError as exc:
+            rows.append(
+                Row(
+                    model,
+                    path.name,
+                    expected_verdict(path),
+                    "error",
+                    str(exc).splitlines()[-1].strip(),
+                )
+            )
+            continue
+        got = "pass" if ctx.verdict.passed else "fail"
+        nums = "; ".join(
+            f"{c.estimate.label} {c.estimate.point:+.2f} "
+            f"[{c.estimate.lower:+.2f}, {c.estimate.upper:+.2f}]"
+            f"{'' if c.passed else ' x'}"
+            for c in ctx.verdict.claims
+        )
+        rows.append(Row(model, path.name, expected_verdict(path), got, nums))
+    return rows
+
+
+def markdown_table(rows: list[Row]) -> str:
+    lines = [
+        "| model | file | expected | got | key numbers (x = claim failed) |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.model} | {r.file} | {r.expected} | {r.got}{'' if r.ok else ' **MISMATCH**'} "
+        f"| {r.numbers} |"
+        for r in rows
+    ]
+    ok = sum(r.ok for r in rows)
+    lines.append(f"\n{ok}/{len(rows)} verdicts as expected.")
+    return "\n".join(lines)
