@@ -1,0 +1,59 @@
+"""causal-mi: turn mechanistic-interpretability claims into checked facts.
+
+The Python API is the CLI's engine::
+
+    import causal_mi
+    ctx = causal_mi.verify("hypotheses/induction.yaml")   # measure + decide
+    ctx.verdict.passed, [c.estimate.point for c in ctx.verdict.claims]
+    causal_mi.write_outputs(ctx, "reports/induction")
+
+Names are imported lazily so ``import causal_mi`` stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_hypothesis": "causal_mi.spec.loader",
+    "load_model": "causal_mi.models.loading",
+    "build_task": "causal_mi.tasks.registry",
+    "measure": "causal_mi.effects.measure",
+    "sweep": "causal_mi.effects.sweep",
+    "decide_claims": "causal_mi.verify.verdicts",
+    "Engine": "causal_mi.engine.runner",
+    "Condition": "causal_mi.engine.plan",
+    "Patch": "causal_mi.engine.plan",
+    "parse_site": "causal_mi.spec.sites",
+    "parse_claim": "causal_mi.spec.claims",
+    "InputError": "causal_mi.errors",
+    "CausalMIError": "causal_mi.errors",
+}
+
+__all__ = sorted([*_EXPORTS, "verify", "write_outputs", "__version__"])
+
+
+def verify(path: str, *, device: str = "cpu", max_rows: int = 256) -> Any:
+    """Load, validate, measure and decide one hypothesis file; returns the report context
+    (``.verdict``, ``.measurement``). Raises :class:`InputError` on a bad file or model."""
+    from causal_mi import pipeline
+
+    return pipeline.evaluate(pipeline.prepare(path, device=device), max_rows=max_rows)
+
+
+def write_outputs(ctx: Any, out_dir: str, *, junit: bool = True) -> None:
+    """Write report.md, results.json (and junit.xml) for a verified context."""
+    from pathlib import Path
+
+    from causal_mi import pipeline
+
+    pipeline.write_outputs(ctx, Path(out_dir), with_junit=junit)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'causal_mi' has no attribute {name!r}")

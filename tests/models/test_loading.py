@@ -53,11 +53,14 @@ def test_zoo_models_are_listed_and_load():
     assert m.dims.n_heads == 3
 
 
-@pytest.mark.parametrize("ref,fragment", [
-    ("zoo:nope", "unknown zoo model 'nope'"),
-    ("path:/definitely/missing", "model directory not found"),
-    ("s3:bucket", "must start with zoo:, hf: or path:"),
-])
+@pytest.mark.parametrize(
+    "ref,fragment",
+    [
+        ("zoo:nope", "unknown zoo model 'nope'"),
+        ("path:/definitely/missing", "model directory not found"),
+        ("s3:bucket", "must start with zoo:, hf: or path:"),
+    ],
+)
 def test_bad_references(ref, fragment):
     with pytest.raises(ModelLoadError, match=fragment):
         load_model(ref)
