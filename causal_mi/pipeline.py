@@ -95,14 +95,6 @@ def evaluate(
     hyp = prep.hypothesis
     m = measure(hyp, prep.model, prep.task, max_rows=max_rows, progress=progress)
     verdict = decide_claims(hyp, m)
-    notes = []
-    if hyp.edges and any(rc.claim.quantity == "faithfulness" for rc in hyp.claims):
-        notes.append(
-            "faithfulness is measured at node level (every component outside the "
-            "circuit ablated); edge-level faithfulness by path patching is not "
-            "available in this version, so declared edges are validated but not "
-            "individually tested"
-        )
     return ReportContext(
         verdict,
         m,
@@ -110,7 +102,6 @@ def evaluate(
         model_info(prep.model),
         provenance(hyp.spec.task.seed, started),
         _properties(hyp),
-        notes,
     )
 
 

@@ -61,28 +61,59 @@ def mediators_of(hyp: ResolvedHypothesis, a: Site) -> tuple[Site, ...]:
     return tuple(s for s in hyp.circuit if s.order_key() > a.order_key())
 
 
-def plan(hyp: ResolvedHypothesis, dims) -> tuple[dict[str, Q.Quantity], list[str]]:
-    """Quantities for every claim, plus the per-node effects every report shows."""
+def edge_level(hyp: ResolvedHypothesis, model: LoadedModel) -> tuple[Q.EdgeList | None, str | None]:
+    """The declared edges for path patching, or None and the reason node level is used."""
+    if not hyp.edges:
+        return None, None
+    from causal_mi.engine.plan import NotAnEdgeSender, receiver_key, sender_index
+    from causal_mi.models.weights import UnsupportedArchitecture, extract
+
+    try:
+        for e in hyp.edges:
+            sender_index(e.sender, model.dims)
+            receiver_key(e.receiver)
+        extract(model.bridge)
+    except (NotAnEdgeSender, UnsupportedArchitecture) as exc:
+        return None, f"faithfulness is measured at node level, not by path patching: {exc}"
+    return tuple((e.sender, e.receiver) for e in hyp.edges), None
+
+
+def plan(
+    hyp: ResolvedHypothesis, model: LoadedModel
+) -> tuple[dict[str, Q.Quantity], list[str], list[str]]:
+    """Quantities for every claim, plus the per-node effects every report shows, and notes."""
     abl = hyp.spec.ablation
     circuit = hyp.circuit
     quantities: dict[str, Q.Quantity] = {}
     labels: list[str] = []
+    notes: list[str] = []
+    dims = model.dims
+    edges, why = edge_level(hyp, model)
+    if why:
+        notes.append(why)
 
     def add(q: Q.Quantity) -> None:
         quantities.setdefault(q.label, q)
+
+    def faithfulness() -> Q.Quantity:
+        if edges is not None:
+            return Q.faithfulness_edges(edges, dims, abl)
+        return Q.faithfulness(circuit, dims, abl)
 
     for rc in hyp.claims:
         label = claim_label(hyp, rc)
         labels.append(label)
         c, s = rc.claim.quantity, rc.sites
         if c == "faithfulness":
-            add(Q.faithfulness(circuit, dims, abl))
+            add(faithfulness())
         elif c == "complement":
             add(Q.complement(circuit, abl))
         elif c in ("effect", "total"):
             add(Q.effect(s[0], abl, label=label))
         elif c == "restore":
             add(Q.restore(s[0], label=label))
+        elif c == "minimality" and edges is not None:
+            add(Q.minimality_edges(edges, s[0], dims, abl, label))
         elif c == "minimality":
             add(Q.minimality(circuit, s[0], dims, abl, label))
         elif c == "indirect":
@@ -90,12 +121,15 @@ def plan(hyp: ResolvedHypothesis, dims) -> tuple[dict[str, Q.Quantity], list[str
         elif c == "direct":
             add(Q.direct(s[0], mediators_of(hyp, s[0]), abl, label))
     if circuit:
-        add(Q.faithfulness(circuit, dims, abl))
+        add(faithfulness())
+        if edges is not None:
+            node = Q.faithfulness(circuit, dims, abl)
+            add(Q.Quantity("faithfulness[node level]", node.conditions, node.numerator))
         add(Q.complement(circuit, abl))
         for site in circuit:
             add(Q.effect(site, abl))
             add(Q.restore(site))
-    return quantities, labels
+    return quantities, labels, notes
 
 
 def measure(
@@ -107,7 +141,7 @@ def measure(
     progress: Progress | None = None,
 ) -> Measurement:
     """Run every planned quantity and bootstrap it (seeded by the task seed)."""
-    quantities, labels = plan(hyp, model.dims)
+    quantities, labels, notes = plan(hyp, model)
     engine = Engine(model, max_rows=max_rows, progress=progress)
     fn = metric(hyp.spec.metric)
     stage0: dict[str, Condition] = {}
@@ -125,7 +159,6 @@ def measure(
     clean, corrupt = r0.clean, r0.corrupt
     den = clean - corrupt
     gap = float(den.mean())
-    notes = []
     if not np.isfinite(gap) or abs(gap) < 1e-9:
         notes.append(
             "G = m(clean) - m(corrupt) is zero: the corrupt prompts do not change the "

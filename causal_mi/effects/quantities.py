@@ -15,9 +15,12 @@ import numpy as np
 from causal_mi.engine.plan import (
     ABLATION_SOURCE,
     Condition,
+    EdgePlan,
     Patch,
     cells_of,
     outside_patches,
+    receiver_key,
+    sender_index,
     site_patches,
 )
 from causal_mi.models.adapter import hook_point
@@ -118,3 +121,38 @@ def direct(a: Site, mediators: tuple[Site, ...], ablation: str, label: str) -> Q
     patches = site_patches([a], ABLATION_SOURCE[ablation]) + site_patches(mediators, "clean")
     k = _key("nde", format_site(a), a.pos, ablation, *map(str, mediators))
     return Quantity(label, {k: Condition("clean", patches, label=k)}, lambda c, x, v: c - v[k])
+
+
+EdgeList = tuple[tuple[Site, Site], ...]  # (sender, receiver input)
+
+
+def edge_circuit(edges: EdgeList, dims: ModelDims, ablation: str) -> Condition:
+    """Clean input; every edge of the model graph not in ``edges`` ablated (path patching)."""
+    keep = frozenset((sender_index(s, dims), receiver_key(r)) for s, r in edges)
+    return Condition(
+        "clean",
+        edges=EdgePlan(keep, ABLATION_SOURCE[ablation]),
+        label=_key("edge-circuit", *sorted(map(str, keep)), ablation),
+    )
+
+
+def faithfulness_edges(edges: EdgeList, dims: ModelDims, ablation: str) -> Quantity:
+    """Edge-level faithfulness: [m(declared edges only) - m(corrupt)] / G."""
+    cond = edge_circuit(edges, dims, ablation)
+    return Quantity("faithfulness", {cond.label: cond}, lambda c, x, v: v[cond.label] - x)
+
+
+def minimality_edges(
+    edges: EdgeList, node: Site, dims: ModelDims, ablation: str, label: str
+) -> Quantity:
+    """faithfulness(edges) - faithfulness(edges not touching ``node``)."""
+    comp = node.component()
+    full = edge_circuit(edges, dims, ablation)
+    less = edge_circuit(
+        tuple((s, r) for s, r in edges if s.component() != comp and r.component() != comp),
+        dims,
+        ablation,
+    )
+    return Quantity(
+        label, {full.label: full, less.label: less}, lambda c, x, v: v[full.label] - v[less.label]
+    )

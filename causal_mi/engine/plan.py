@@ -43,14 +43,31 @@ class Patch:
         return self.read or self.hook
 
 
+Receiver = tuple  # ("q"|"k"|"v", layer, head) | ("mlp", layer) | ("logits",)
+
+
+@dataclass(frozen=True)
+class EdgePlan:
+    """Edge-level intervention (path patching): receivers read the ablated output of a
+    sender instead of its current one. ``keep`` lists (sender index, receiver) pairs; with
+    ``complement=True`` every *other* edge of the model graph is ablated (a circuit run),
+    otherwise exactly the listed edges are."""
+
+    keep: frozenset[tuple[int, Receiver]]
+    source: str  # "corrupt" | "mean" | "zero"
+    complement: bool = True
+
+
 @dataclass(frozen=True)
 class Condition:
-    """One intervention: a base input, patches, and hooks whose values to record."""
+    """One intervention: a base input, patches, and hooks whose values to record. A
+    condition with ``edges`` runs on the engine's own forward pass instead of hooks."""
 
     base: str  # "clean" | "corrupt"
     patches: tuple[Patch, ...] = ()
     record: tuple[tuple[str, str], ...] = ()  # (key, hook name)
     label: str = ""
+    edges: EdgePlan | None = None
 
 
 def cells_of(site: Site) -> frozenset[Cell]:
@@ -109,3 +126,32 @@ def outside_patches(circuit: Iterable[Site], dims: ModelDims, source: str) -> tu
     for h in hooks:
         patches.append(Patch(h, source, frozenset(keep.get(h, ())), complement=True))
     return tuple(patches)
+
+
+class NotAnEdgeSender(ValueError):
+    """An edge whose sender is not a whole component (embed, a head, an MLP)."""
+
+
+def sender_index(site: Site, dims: ModelDims) -> int:
+    """Index of a sender in the functional forward pass, in computation order: embed, then
+    each layer's heads and its MLP (see engine.functional)."""
+    if site.pos is not None:
+        raise NotAnEdgeSender(f"{site}: edges carry whole components, not positions")
+    if site.kind is Kind.EMBED:
+        return 0
+    per_layer = dims.n_heads + (0 if dims.attn_only else 1)
+    if site.kind is Kind.HEAD:
+        return 1 + site.layer * per_layer + site.head
+    if site.kind is Kind.MLP:
+        return 1 + site.layer * per_layer + dims.n_heads
+    raise NotAnEdgeSender(f"{site}: an edge-level sender must be embed, a head or an MLP")
+
+
+def receiver_key(site: Site) -> Receiver:
+    if site.kind is Kind.HEAD_INPUT:
+        return (site.channel, site.layer, site.head)
+    if site.kind is Kind.MLP_IN:
+        return ("mlp", site.layer)
+    if site.kind is Kind.LOGITS:
+        return ("logits",)
+    raise NotAnEdgeSender(f"{site} is not a component input")

@@ -73,25 +73,44 @@ class Engine:
         clean = np.zeros(n)
         corrupt = np.zeros(n)
         values = np.zeros((len(conditions), n))
-        out_rec: dict[str, dict[int, torch.Tensor]] = {}
+        out_rec: dict[str, dict[int, list]] = {}
+        hook_idx = [i for i, c in enumerate(conditions) if c.edges is None]
+        edge_idx = [i for i, c in enumerate(conditions) if c.edges is not None]
+        hook_conds = [conditions[i] for i in hook_idx]
+        edge_conds = [conditions[i] for i in edge_idx]
         buckets = self._buckets(task)
-        total = sum(self._n_passes(b, len(conditions)) for b in buckets)
+        total = sum(
+            self._n_passes(b, len(hook_conds)) + self._n_passes(b, len(edge_conds)) for b in buckets
+        )
         done = 0
+
+        def tick() -> None:
+            nonlocal done
+            done += 1
+            if self.progress:
+                self.progress(done, total)
+
         with torch.no_grad():
             for b in buckets:
-                cache, clean_m, corrupt_m, clean_logp = self._baselines(b, conditions, metric)
+                cache, clean_m, corrupt_m, clean_logp = self._baselines(b, hook_conds, metric)
                 clean[b.index], corrupt[b.index] = clean_m.numpy(), corrupt_m.numpy()
-                for c_lo, c_hi, e_lo, e_hi in self._chunks(b, len(conditions)):
-                    chunk = conditions[c_lo:c_hi]
+                for c_lo, c_hi, e_lo, e_hi in self._chunks(b, len(hook_conds)):
+                    chunk = hook_conds[c_lo:c_hi]
                     m, rec = self._patched(
                         b, chunk, e_lo, e_hi, cache, recorded or {}, metric, clean_logp
                     )
-                    values[c_lo:c_hi, b.index[e_lo:e_hi]] = m.numpy()
+                    values[np.ix_(hook_idx[c_lo:c_hi], b.index[e_lo:e_hi])] = m.numpy()
                     for key, t in rec.items():
                         out_rec.setdefault(key, {}).setdefault(b.length, []).append((e_lo, t))
-                    done += 1
-                    if self.progress:
-                        self.progress(done, total)
+                    tick()
+                if edge_conds:
+                    from causal_mi.engine.paths import run_edge_conditions
+
+                    for (c_lo, c_hi, e_lo, e_hi), m in run_edge_conditions(
+                        self, b, edge_conds, metric, clean_logp
+                    ):
+                        values[np.ix_(edge_idx[c_lo:c_hi], b.index[e_lo:e_hi])] = m.numpy()
+                        tick()
         recorded_out = {
             k: {
                 length: torch.cat([t for _, t in sorted(parts, key=lambda x: x[0])])
@@ -129,6 +148,8 @@ class Engine:
         return min(len(b.index), self.max_rows)
 
     def _n_passes(self, b: _Bucket, n_cond: int) -> int:
+        if n_cond == 0:
+            return 0
         e = self._examples_per_pass(b)
         per = max(1, self.max_rows // e)
         return -(-n_cond // per) * -(-len(b.index) // e)

@@ -61,10 +61,18 @@ def render(ctx: ReportContext) -> str:
         res = m.estimates.get(f"restore({site})")
         cells = [f"{_f(x.point)} [{_f(x.lower)}, {_f(x.upper)}]" if x else "" for x in (eff, res)]
         lines.append(f"| {name} | `{site}` | {cells[0]} | {cells[1]} |")
-    for label in ("faithfulness", "complement"):
+    level = (
+        "edge level, path patching" if "faithfulness[node level]" in m.estimates else ("node level")
+    )
+    names = {
+        "faithfulness": f"faithfulness ({level})",
+        "faithfulness[node level]": "faithfulness (node level)",
+        "complement": "complement (circuit nodes ablated)",
+    }
+    for label, shown in names.items():
         if label in m.estimates:
             e = m.estimates[label]
-            lines.append(f"\n{label} (node level): {_f(e.point)} [{_f(e.lower)}, {_f(e.upper)}]")
+            lines.append(f"\n{shown}: {_f(e.point)} [{_f(e.lower)}, {_f(e.upper)}]")
     if ctx.properties:
         lines += ["", "## Properties", ""]
         lines += [f"- `{p['text']}`: {p['status']} — {p['detail']}" for p in ctx.properties]

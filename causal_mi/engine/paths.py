@@ -1,0 +1,110 @@
+"""Execute edge-level conditions (path patching) on the engine's own forward pass.
+
+The ablated outputs every receiver may read come from the bucket's corrupt prompts
+(``corrupt``), their per-position mean (``mean``) or zeros (``zero``), computed once per
+bucket. Conditions are stacked along rows like hook conditions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from causal_mi.engine.functional import EdgeMasks, forward, n_senders
+from causal_mi.engine.plan import Condition, EdgePlan
+from causal_mi.models.weights import Weights, extract
+
+if TYPE_CHECKING:
+    from causal_mi.engine.runner import Engine, _Bucket
+
+_CHANNEL = {"q": 0, "k": 1, "v": 2}
+
+
+def weights_of(engine: Engine) -> Weights:
+    w = getattr(engine, "_weights", None)
+    if w is None:
+        w = extract(engine.bridge)
+        engine._weights = w
+    return w
+
+
+def plan_masks(plan: EdgePlan, w: Weights) -> EdgeMasks:
+    """Masks of one condition (a single row; expand over rows by the caller)."""
+    s = n_senders(w)
+    fill = plan.complement
+    m = EdgeMasks(
+        torch.full((1, w.n_layers, w.n_heads, 3, s), fill, dtype=torch.bool),
+        None if w.attn_only else torch.full((1, w.n_layers, s), fill, dtype=torch.bool),
+        torch.full((1, s), fill, dtype=torch.bool),
+    )
+    for sender, rcv in plan.keep:
+        if rcv[0] in _CHANNEL:
+            m.head_in[0, rcv[1], rcv[2], _CHANNEL[rcv[0]], sender] = not fill
+        elif rcv[0] == "mlp":
+            if m.mlp_in is None:
+                raise ValueError("edge into an MLP of an attention-only model")
+            m.mlp_in[0, rcv[1], sender] = not fill
+        else:
+            m.logits[0, sender] = not fill
+    return m
+
+
+def _cat(parts: list[EdgeMasks]) -> EdgeMasks:
+    return EdgeMasks(
+        torch.cat([p.head_in for p in parts]),
+        None if parts[0].mlp_in is None else torch.cat([p.mlp_in for p in parts]),
+        torch.cat([p.logits for p in parts]),
+    )
+
+
+def _expand(m: EdgeMasks, rows: int) -> EdgeMasks:
+    return EdgeMasks(
+        m.head_in.expand(rows, *m.head_in.shape[1:]),
+        None if m.mlp_in is None else m.mlp_in.expand(rows, *m.mlp_in.shape[1:]),
+        m.logits.expand(rows, *m.logits.shape[1:]),
+    )
+
+
+def run_edge_conditions(
+    engine: Engine, b: _Bucket, conds: Sequence[Condition], metric, clean_logp: torch.Tensor
+) -> Iterator[tuple[tuple[int, ...], torch.Tensor]]:
+    """Yield ((c_lo, c_hi, e_lo, e_hi), metric values [c_hi - c_lo, e_hi - e_lo])."""
+    w = weights_of(engine)
+    sources = {c.edges.source for c in conds if c.edges is not None}
+    ablated: dict[str, torch.Tensor] = {}
+    if sources & {"corrupt", "mean"}:
+        parts = [
+            forward(w, b.corrupt[lo : lo + engine.max_rows]).senders
+            for lo in range(0, b.corrupt.shape[0], engine.max_rows)
+        ]
+        ablated["corrupt"] = torch.cat(parts)
+        ablated["mean"] = ablated["corrupt"].mean(0, keepdim=True)
+    if "zero" in sources:
+        ablated["zero"] = torch.zeros(
+            1, n_senders(w), b.length, w.W_E.shape[1], dtype=w.W_E.dtype, device=w.W_E.device
+        )
+    masks = [plan_masks(c.edges, w) for c in conds]  # type: ignore[arg-type]
+    for c_lo, c_hi, e_lo, e_hi in engine._chunks(b, len(conds)):
+        n_e = e_hi - e_lo
+        chunk = range(c_lo, c_hi)
+        tokens = torch.cat([getattr(b, conds[i].base)[e_lo:e_hi] for i in chunk])
+        mk = _cat([_expand(masks[i], n_e) for i in chunk])
+        abl = torch.cat(
+            [
+                ablated[src][e_lo:e_hi]
+                if src == "corrupt"
+                else ablated[src].expand(n_e, -1, -1, -1)
+                for src in (conds[i].edges.source for i in chunk)
+            ]
+        )  # type: ignore[union-attr]
+        logits = forward(w, tokens, mk, abl).logits
+        k = len(chunk)
+        m = metric(
+            logits,
+            b.answer[e_lo:e_hi].repeat(k),
+            b.wrong[e_lo:e_hi].repeat(k),
+            clean_logp[e_lo:e_hi].repeat(k, 1),
+        )
+        yield (c_lo, c_hi, e_lo, e_hi), m.reshape(k, n_e)
