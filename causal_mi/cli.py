@@ -86,12 +86,13 @@ def _run(
                     tid = bar.add_task(f"measuring {name}", total=None)
                     ctx = pipeline.evaluate(
                         prep,
+                        views=True,
                         max_rows=max_rows,
                         progress=lambda d, t, tid=tid: bar.update(tid, completed=d, total=t),
                     )
             else:
                 _err(f"causal-mi: measuring {name} ({prep.hypothesis.path})")
-                ctx = pipeline.evaluate(prep, max_rows=max_rows)
+                ctx = pipeline.evaluate(prep, max_rows=max_rows, views=True)
             target = out if len(prepared) == 1 else out / prep.hypothesis.path.stem
             pipeline.write_outputs(ctx, target, with_junit=verify and len(prepared) == 1)
             contexts.append(ctx)

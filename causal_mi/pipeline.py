@@ -17,7 +17,7 @@ from causal_mi.effects.measure import measure
 from causal_mi.engine.runner import Progress
 from causal_mi.errors import InputError
 from causal_mi.models.loading import LoadedModel, load_model
-from causal_mi.report import junit, markdown, results_json
+from causal_mi.report import html, junit, markdown, results_json
 from causal_mi.report.context import ReportContext, model_info, provenance
 from causal_mi.spec.loader import load_hypothesis
 from causal_mi.spec.resolve import ResolvedHypothesis, check_dims
@@ -88,13 +88,23 @@ def _properties(hyp: ResolvedHypothesis) -> list[dict]:
 
 
 def evaluate(
-    prep: Prepared, *, max_rows: int = 256, progress: Progress | None = None
+    prep: Prepared,
+    *,
+    max_rows: int = 256,
+    progress: Progress | None = None,
+    views: bool = False,
 ) -> ReportContext:
-    """Measure and decide one prepared hypothesis."""
+    """Measure and decide one prepared hypothesis; ``views`` adds the HTML report's
+    heatmaps and attention patterns (extra passes on a bounded number of examples)."""
     started = time.time()
     hyp = prep.hypothesis
     m = measure(hyp, prep.model, prep.task, max_rows=max_rows, progress=progress)
     verdict = decide_claims(hyp, m)
+    drawn = None
+    if views:
+        from causal_mi.report.views import compute
+
+        drawn = compute(hyp, prep.model, prep.task, max_rows=max_rows)
     return ReportContext(
         verdict,
         m,
@@ -102,6 +112,7 @@ def evaluate(
         model_info(prep.model),
         provenance(hyp.spec.task.seed, started),
         _properties(hyp),
+        views=drawn,
     )
 
 
@@ -111,6 +122,7 @@ def write_outputs(ctx: ReportContext, out_dir: Path, *, with_junit: bool) -> Non
     tmp = Path(tempfile.mkdtemp(prefix=".causal-mi-", dir=out_dir.parent))
     try:
         markdown.write(ctx, tmp / "report.md")
+        html.write(ctx, tmp / "report.html")
         results_json.write(ctx, tmp / "results.json")
         if with_junit:
             junit.write([ctx], tmp / "junit.xml")

@@ -129,6 +129,8 @@ def plan(
         for site in circuit:
             add(Q.effect(site, abl))
             add(Q.restore(site))
+    for sender, receiver in edges or ():
+        add(Q.edge_effect(sender, receiver, dims, abl))
     return quantities, labels, notes
 
 

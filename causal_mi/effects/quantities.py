@@ -156,3 +156,17 @@ def minimality_edges(
     return Quantity(
         label, {full.label: full, less.label: less}, lambda c, x, v: v[full.label] - v[less.label]
     )
+
+
+def edge_effect(sender: Site, receiver: Site, dims: ModelDims, ablation: str) -> Quantity:
+    """Path patching of one edge: [m(clean) - m(clean, only this edge ablated)] / G."""
+    keep = frozenset({(sender_index(sender, dims), receiver_key(receiver))})
+    k = _key("edge", *sorted(map(str, keep)), ablation)
+    cond = Condition(
+        "clean", edges=EdgePlan(keep, ABLATION_SOURCE[ablation], complement=False), label=k
+    )
+    return Quantity(
+        f"edge({format_site(sender)} -> {format_site(receiver)})",
+        {k: cond},
+        lambda c, x, v: c - v[k],
+    )

@@ -100,3 +100,38 @@ def sweep(
     )
     grid = np.array([e.point for e in ests]).reshape(shape)
     return Sweep(quantity, tuple(sites), ests, grid)
+
+
+def resid_sweep(
+    model: LoadedModel,
+    task: Task,
+    *,
+    metric_name: str = "logit_diff",
+    max_examples: int = 32,
+    max_rows: int = 256,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """restore(L<l>.resid_pre at position p) for every layer and position: the causal-tracing
+    map of where the clean information sits. Uses the examples of the most common length
+    (at most ``max_examples``); returns the [n_layers, pos] grid of point estimates and the
+    position labels (tokens of the first example)."""
+    lengths = [e.length for e in task.examples]
+    length = max(set(lengths), key=lengths.count)
+    exs = tuple(e for e in task.examples if e.length == length)[:max_examples]
+    sub = Task(task.name, exs)
+    qs = [
+        Q.restore(Site(Kind.RESID, layer, channel="resid_pre", pos=(p,)))
+        for layer in range(model.dims.n_layers)
+        for p in range(length)
+    ]
+    conds = {k: c for q in qs for k, c in q.conditions.items()}
+    keys = list(conds)
+    r = Engine(model, max_rows=max_rows, progress=progress).run(
+        sub, [conds[k] for k in keys], metric(metric_name)
+    )
+    values = {k: r.values[i] for i, k in enumerate(keys)}
+    g = (r.clean - r.corrupt).mean()
+    grid = np.array(
+        [(q.numerator(r.clean, r.corrupt, values).mean() / g) if g else np.nan for q in qs]
+    ).reshape(model.dims.n_layers, length)
+    return grid, model.tokens.show(list(exs[0].clean))

@@ -35,6 +35,7 @@ class ReportContext:
     provenance: dict[str, Any]
     properties: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    views: Any = None  # report.views.Views, for the HTML report
 
 
 def model_info(model: LoadedModel) -> dict[str, Any]:

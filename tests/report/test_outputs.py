@@ -1,0 +1,87 @@
+"""The files verify writes: report.html (self-contained), report.md, results.json, junit.xml."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+from typer.testing import CliRunner
+
+from causal_mi.cli import app
+
+ZOO = Path(__file__).resolve().parents[2] / "hypotheses" / "zoo" / "handmade-induction"
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    target = tmp_path_factory.mktemp("out")
+    src = tmp_path_factory.mktemp("hyp") / "true.yaml"
+    src.write_text((ZOO / "true.yaml").read_text().replace("n: 100", "n: 30"))
+    result = CliRunner().invoke(app, ["verify", str(src), "--out", str(target)])
+    assert result.exit_code == 0, result.output
+    return target
+
+
+def test_all_outputs_exist(out):
+    assert {p.name for p in out.iterdir()} == {
+        "report.html",
+        "report.md",
+        "results.json",
+        "junit.xml",
+    }
+
+
+def test_html_is_self_contained(out):
+    html = (out / "report.html").read_text()
+    assert "<svg" in html and "PASS" in html
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    assert "<script" not in html
+    for fragment in (
+        "Hypothesis graph",
+        "effect of each head",
+        "restore(resid_pre)",
+        "attention of prev",
+        "Provenance",
+        "weights sha256",
+    ):
+        assert fragment in html
+
+
+def test_results_json_schema(out):
+    data = json.loads((out / "results.json").read_text())
+    assert data["schema"] == "causal-mi/results/v1"
+    assert data["passed"] is True
+    n = data["task"]["n"]
+    assert len(data["baseline"]["clean"]) == n
+    for q in data["quantities"].values():
+        assert len(q["per_example"]) == n
+        assert q["lower"] <= q["point"] + 1e-9 and q["point"] <= q["upper"] + 1e-9
+    claim = data["claims"][0]
+    assert {
+        "text",
+        "point",
+        "lower",
+        "upper",
+        "decision_bound",
+        "passed",
+        "rule",
+        "location",
+    } <= set(claim)
+    assert data["provenance"]["versions"]["torch"]
+
+
+def test_junit_has_one_case_per_claim(out):
+    root = ET.parse(out / "junit.xml").getroot()
+    cases = root.findall(".//testcase")
+    data = json.loads((out / "results.json").read_text())
+    assert len(cases) == len(data["claims"])
+    assert all(c.find("failure") is None for c in cases)
+
+
+def test_markdown_has_verdicts(out):
+    md = (out / "report.md").read_text()
+    assert "PASS (7/7 claims hold)" in md
+    assert "faithfulness (edge level, path patching)" in md
