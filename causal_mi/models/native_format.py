@@ -59,7 +59,9 @@ def save_native(bridge: Any, tokenizer: Any, directory: Path, extra: dict | None
     payload = {"causal_mi_format": FORMAT_TAG, "tl_config": tl_config, **(extra or {})}
     (directory / "config.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     state = {k: v.detach().contiguous().cpu() for k, v in bridge.state_dict().items()}
-    save_file(state, str(directory / "model.safetensors"))
+    weights = directory / "model.safetensors"
+    save_file(state, str(weights))
+    weights.chmod(0o644)  # safetensors writes owner-only; the other files are world-readable
     tokenizer.save_pretrained(str(directory))
 
 
