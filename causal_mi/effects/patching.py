@@ -1,0 +1,145 @@
+"""Activation-patching sweeps, the ``get_act_patch_*`` family as one call.
+
+``act_patch(model, task, "resid_pre")`` patches every index of a site family from one run
+into the other and returns the mean metric per index, labelled (pandas) and as a grid ready
+for a heatmap. ``direction="restore"`` runs the corrupt prompts with each clean activation
+patched in (TransformerLens' convention); ``direction="ablate"`` runs the clean prompts with
+each activation taken from the corrupt run. Every index is one engine condition, so all of
+them are stacked into as few forward passes as the row budget allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from causal_mi.effects.metrics import metric
+from causal_mi.engine.plan import Condition, Patch, site_patches
+from causal_mi.engine.runner import Engine, Progress
+from causal_mi.models.loading import LoadedModel
+from causal_mi.spec.sites import Kind, Site
+from causal_mi.tasks.base import Task
+
+# family -> (axes of the grid)
+FAMILIES = {
+    "resid_pre": ("layer", "pos"),
+    "resid_mid": ("layer", "pos"),
+    "resid_post": ("layer", "pos"),
+    "attn_out": ("layer", "pos"),
+    "mlp_out": ("layer", "pos"),
+    "head_out": ("layer", "head"),
+    "head_q": ("layer", "head"),
+    "head_k": ("layer", "head"),
+    "head_v": ("layer", "head"),
+    "head_out_by_pos": ("layer", "pos", "head"),
+    "neurons": ("neuron",),
+}
+
+
+@dataclass(frozen=True)
+class PatchSweep:
+    family: str
+    axes: tuple[str, ...]
+    grid: np.ndarray  # mean metric per index, shaped by ``axes``
+    per_example: np.ndarray  # [n_indices, n_examples]
+    index: list[tuple[int, ...]]  # grid coordinates of each row of per_example
+    clean: float
+    corrupt: float
+
+    def table(self):
+        """One row per index: its coordinates, the mean metric, and the fraction of G."""
+        import pandas as pd
+
+        g = self.clean - self.corrupt
+        df = pd.DataFrame(self.index, columns=list(self.axes))
+        df["metric"] = self.per_example.mean(axis=1)
+        df["fraction_of_G"] = (df["metric"] - self.corrupt) / g if g else np.nan
+        return df
+
+
+def _conditions(
+    family: str, model: LoadedModel, length: int, direction: str, layer: int
+) -> tuple[list[Condition], list[tuple[int, ...]], tuple[int, ...]]:
+    d = model.dims
+    base, source = ("corrupt", "clean") if direction == "restore" else ("clean", "corrupt")
+    conds, index = [], []
+
+    def add(patches, idx):
+        conds.append(Condition(base, tuple(patches)))
+        index.append(idx)
+
+    if family in ("resid_pre", "resid_mid", "resid_post", "mlp_out"):
+        if family in ("resid_mid", "mlp_out") and d.attn_only:
+            raise ValueError(f"'{family}' needs MLPs; this model is attention-only")
+        for la in range(d.n_layers):
+            for p in range(length):
+                s = (
+                    Site(Kind.MLP, la)
+                    if family == "mlp_out"
+                    else Site(Kind.RESID, la, channel=family)
+                )
+                add(site_patches([s.at((p,))], source), (la, p))
+        return conds, index, (d.n_layers, length)
+    if family == "attn_out":  # all heads of a layer at one position (b_O is shared)
+        for la in range(d.n_layers):
+            for p in range(length):
+                add([Patch(f"blocks.{la}.attn.hook_z", source, frozenset({(p, None)}))], (la, p))
+        return conds, index, (d.n_layers, length)
+    if family.startswith("head_") and family != "head_out_by_pos":
+        ch = family.split("_")[1]
+        for la in range(d.n_layers):
+            for h in range(d.n_heads):
+                s = (
+                    Site(Kind.HEAD, la, h)
+                    if ch == "out"
+                    else Site(Kind.HEAD_INPUT, la, h, channel=ch)
+                )
+                add(site_patches([s], source), (la, h))
+        return conds, index, (d.n_layers, d.n_heads)
+    if family == "head_out_by_pos":
+        for la in range(d.n_layers):
+            for p in range(length):
+                for h in range(d.n_heads):
+                    add(site_patches([Site(Kind.HEAD, la, h, pos=(p,))], source), (la, p, h))
+        return conds, index, (d.n_layers, length, d.n_heads)
+    if family == "neurons":
+        if d.attn_only:
+            raise ValueError("'neurons' needs MLPs; this model is attention-only")
+        for i in range(d.d_mlp):
+            add(site_patches([Site(Kind.NEURON, layer, index=i)], source), (i,))
+        return conds, index, (d.d_mlp,)
+    raise ValueError(f"unknown sweep family '{family}'; valid: {', '.join(FAMILIES)}")
+
+
+def act_patch(
+    model: LoadedModel,
+    task: Task,
+    family: str,
+    *,
+    direction: str = "restore",
+    metric_name: str = "logit_diff",
+    layer: int = 0,
+    max_rows: int = 256,
+    progress: Progress | None = None,
+) -> PatchSweep:
+    """Patch every index of ``family`` (``neurons`` sweeps the neurons of ``layer``).
+
+    All examples must have one token length (position-indexed families need it)."""
+    lengths = {e.length for e in task.examples}
+    if len(lengths) != 1:
+        raise ValueError(f"a sweep needs prompts of one token length; got {sorted(lengths)}")
+    if direction not in ("restore", "ablate"):
+        raise ValueError(f"unknown direction '{direction}'; valid: restore, ablate")
+    conds, index, shape = _conditions(family, model, lengths.pop(), direction, layer)
+    r = Engine(model, max_rows=max_rows, progress=progress).run(task, conds, metric(metric_name))
+    grid = r.values.mean(axis=1).reshape(shape)
+    return PatchSweep(
+        family,
+        FAMILIES[family],
+        grid,
+        r.values,
+        index,
+        float(r.clean.mean()),
+        float(r.corrupt.mean()),
+    )
