@@ -6,6 +6,7 @@ could not be loaded (nothing measured), 3 internal error.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -81,6 +82,8 @@ def _run(
         bar, _ = _progress_bar()
         for prep in prepared:
             name = prep.hypothesis.spec.name
+            target = out if len(prepared) == 1 else out / prep.hypothesis.path.stem
+            partial = target / ".partial"  # finished passes; a rerun resumes from them
             if bar is not None:
                 with bar:
                     tid = bar.add_task(f"measuring {name}", total=None)
@@ -89,12 +92,13 @@ def _run(
                         views=True,
                         max_rows=max_rows,
                         progress=lambda d, t, tid=tid: bar.update(tid, completed=d, total=t),
+                        checkpoint_dir=partial,
                     )
             else:
                 _err(f"causal-mi: measuring {name} ({prep.hypothesis.path})")
-                ctx = pipeline.evaluate(prep, max_rows=max_rows, views=True)
-            target = out if len(prepared) == 1 else out / prep.hypothesis.path.stem
+                ctx = pipeline.evaluate(prep, max_rows=max_rows, views=True, checkpoint_dir=partial)
             pipeline.write_outputs(ctx, target, with_junit=verify and len(prepared) == 1)
+            shutil.rmtree(partial, ignore_errors=True)
             contexts.append(ctx)
             _summary(ctx, target)
         if verify and len(prepared) > 1:
@@ -108,7 +112,10 @@ def _run(
         _err(f"causal-mi: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
-        _err("causal-mi: interrupted; no outputs were written for the unfinished file")
+        _err(
+            "causal-mi: interrupted; no report was written for the unfinished file. Finished "
+            "passes are kept under <out>/.partial: run the same command again to resume"
+        )
         return 130
     except Exception as exc:  # the last line of defence: exit 3, never a bare traceback
         if debug:

@@ -93,12 +93,20 @@ def evaluate(
     max_rows: int = 256,
     progress: Progress | None = None,
     views: bool = False,
+    checkpoint_dir: Path | None = None,
 ) -> ReportContext:
     """Measure and decide one prepared hypothesis; ``views`` adds the HTML report's
     heatmaps and attention patterns (extra passes on a bounded number of examples)."""
     started = time.time()
     hyp = prep.hypothesis
-    m = measure(hyp, prep.model, prep.task, max_rows=max_rows, progress=progress)
+    m = measure(
+        hyp,
+        prep.model,
+        prep.task,
+        max_rows=max_rows,
+        progress=progress,
+        checkpoint_dir=checkpoint_dir,
+    )
     verdict = decide_claims(hyp, m)
     drawn = None
     if views:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -141,10 +142,12 @@ def measure(
     *,
     max_rows: int = 256,
     progress: Progress | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> Measurement:
-    """Run every planned quantity and bootstrap it (seeded by the task seed)."""
+    """Run every planned quantity and bootstrap it (seeded by the task seed); with a
+    ``checkpoint_dir`` an interrupted run resumes from its finished passes."""
     quantities, labels, notes = plan(hyp, model)
-    engine = Engine(model, max_rows=max_rows, progress=progress)
+    engine = Engine(model, max_rows=max_rows, progress=progress, checkpoint_dir=checkpoint_dir)
     fn = metric(hyp.spec.metric)
     stage0: dict[str, Condition] = {}
     stage1: dict[str, Condition] = {}

@@ -45,4 +45,5 @@ def metric(name: str):
     def fn(logits, answer, wrong, clean_logprobs):
         return metric_values(name, logits, answer, wrong, clean_logprobs)
 
+    fn.key = name  # type: ignore[attr-defined]  (identifies the metric in checkpoints)
     return fn

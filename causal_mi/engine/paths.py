@@ -68,9 +68,21 @@ def _expand(m: EdgeMasks, rows: int) -> EdgeMasks:
 
 
 def run_edge_conditions(
-    engine: Engine, b: _Bucket, conds: Sequence[Condition], metric, clean_logp: torch.Tensor
+    engine: Engine,
+    b: _Bucket,
+    conds: Sequence[Condition],
+    metric,
+    clean_logp: torch.Tensor,
+    ckpt=None,
 ) -> Iterator[tuple[tuple[int, ...], torch.Tensor]]:
-    """Yield ((c_lo, c_hi, e_lo, e_hi), metric values [c_hi - c_lo, e_hi - e_lo])."""
+    """Yield ((c_lo, c_hi, e_lo, e_hi), metric values [c_hi - c_lo, e_hi - e_lo]); passes
+    already in the checkpoint ``ckpt`` are read back instead of recomputed."""
+    chunks = list(engine._chunks(b, len(conds)))
+    tags = [f"edge/{b.length}/{c_lo}/{e_lo}" for c_lo, _, e_lo, _ in chunks]
+    if ckpt is not None and all(ckpt.get(t) is not None for t in tags):
+        for rows, t in zip(chunks, tags, strict=True):
+            yield rows, ckpt.get(t)
+        return
     w = weights_of(engine)
     sources = {c.edges.source for c in conds if c.edges is not None}
     ablated: dict[str, torch.Tensor] = {}
@@ -86,7 +98,10 @@ def run_edge_conditions(
             1, n_senders(w), b.length, w.W_E.shape[1], dtype=w.W_E.dtype, device=w.W_E.device
         )
     masks = [plan_masks(c.edges, w) for c in conds]  # type: ignore[arg-type]
-    for c_lo, c_hi, e_lo, e_hi in engine._chunks(b, len(conds)):
+    for (c_lo, c_hi, e_lo, e_hi), tag in zip(chunks, tags, strict=True):
+        if ckpt is not None and ckpt.get(tag) is not None:
+            yield (c_lo, c_hi, e_lo, e_hi), ckpt.get(tag)
+            continue
         n_e = e_hi - e_lo
         chunk = range(c_lo, c_hi)
         tokens = torch.cat([getattr(b, conds[i].base)[e_lo:e_hi] for i in chunk])
@@ -107,4 +122,7 @@ def run_edge_conditions(
             b.wrong[e_lo:e_hi].repeat(k),
             clean_logp[e_lo:e_hi].repeat(k, 1),
         )
-        yield (c_lo, c_hi, e_lo, e_hi), m.reshape(k, n_e)
+        m = m.reshape(k, n_e)
+        if ckpt is not None:
+            ckpt.put({tag: m})
+        yield (c_lo, c_hi, e_lo, e_hi), m

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -51,8 +52,14 @@ class Engine:
     """Runs conditions for a model and task; ``max_rows`` bounds rows per forward pass."""
 
     def __init__(
-        self, model: LoadedModel, *, max_rows: int = 256, progress: Progress | None = None
+        self,
+        model: LoadedModel,
+        *,
+        max_rows: int = 256,
+        progress: Progress | None = None,
+        checkpoint_dir: Path | None = None,
     ):
+        self.checkpoint_dir = checkpoint_dir
         self.model = model
         self.bridge = model.bridge
         self.device = model.device
@@ -68,7 +75,22 @@ class Engine:
         metric: Metric,
         recorded: dict[str, dict[int, torch.Tensor]] | None = None,
     ) -> RunResult:
-        """Metric values of every condition on every example (and requested recordings)."""
+        """Metric values of every condition on every example (and requested recordings).
+
+        With a ``checkpoint_dir`` every finished pass is saved and reused by a rerun of the
+        same run (same weights, examples, conditions and metric)."""
+        ckpt = None
+        if self.checkpoint_dir is not None:
+            from causal_mi.engine.checkpoint import Checkpoint, fingerprint
+
+            key = fingerprint(
+                self.model.weights_sha256 or self.model.source,
+                task.examples,
+                conditions,
+                getattr(metric, "key", repr(metric)),
+                sorted(recorded or {}),
+            )
+            ckpt = Checkpoint(self.checkpoint_dir, key)
         n = len(task)
         clean = np.zeros(n)
         corrupt = np.zeros(n)
@@ -96,9 +118,22 @@ class Engine:
                 clean[b.index], corrupt[b.index] = clean_m.numpy(), corrupt_m.numpy()
                 for c_lo, c_hi, e_lo, e_hi in self._chunks(b, len(hook_conds)):
                     chunk = hook_conds[c_lo:c_hi]
-                    m, rec = self._patched(
-                        b, chunk, e_lo, e_hi, cache, recorded or {}, metric, clean_logp
-                    )
+                    tag = f"pass/{b.length}/{c_lo}/{e_lo}"
+                    saved = ckpt.get(tag) if ckpt else None
+                    if saved is not None:
+                        m = saved
+                        prefix = f"rec/{tag}/"
+                        rec = {
+                            k[len(prefix) :]: v
+                            for k, v in ckpt.values.items()
+                            if k.startswith(prefix)
+                        }
+                    else:
+                        m, rec = self._patched(
+                            b, chunk, e_lo, e_hi, cache, recorded or {}, metric, clean_logp
+                        )
+                        if ckpt:
+                            ckpt.put({tag: m, **{f"rec/{tag}/{k}": v for k, v in rec.items()}})
                     values[np.ix_(hook_idx[c_lo:c_hi], b.index[e_lo:e_hi])] = m.numpy()
                     for key, t in rec.items():
                         out_rec.setdefault(key, {}).setdefault(b.length, []).append((e_lo, t))
@@ -107,7 +142,7 @@ class Engine:
                     from causal_mi.engine.paths import run_edge_conditions
 
                     for (c_lo, c_hi, e_lo, e_hi), m in run_edge_conditions(
-                        self, b, edge_conds, metric, clean_logp
+                        self, b, edge_conds, metric, clean_logp, ckpt
                     ):
                         values[np.ix_(edge_idx[c_lo:c_hi], b.index[e_lo:e_hi])] = m.numpy()
                         tick()
