@@ -90,7 +90,7 @@ def test_patched_metric_matches_hand_patched_reference(mlp_model, site_text, abl
     cond = Condition("clean", site_patches([site], ABLATION_SOURCE[ablation]))
     got = Engine(mlp_model).run(task, [cond], metric("logit_diff")).values[0]
     want = _expected(mlp_model, task, site_text, ablation, pos)
-    assert got == pytest.approx(want, abs=1e-4)
+    assert got == pytest.approx(want, abs=1e-5)
     # The patch must matter, or the comparison proves nothing. (A patch at an earlier
     # position of a last-layer output cannot reach the last position, by causality.)
     if pos is None or (pos == -1 and ablation != "resample"):
