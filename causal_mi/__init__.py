@@ -3,7 +3,7 @@
 The Python API is the CLI's engine::
 
     import causal_mi
-    ctx = causal_mi.verify("hypotheses/induction.yaml")   # measure + decide
+    ctx = causal_mi.verify_file("hypotheses/induction.yaml")   # measure + decide
     ctx.verdict.passed, [c.estimate.point for c in ctx.verdict.claims]
     causal_mi.write_outputs(ctx, "reports/induction")
 
@@ -33,10 +33,12 @@ _EXPORTS = {
     "CausalMIError": "causal_mi.errors",
 }
 
-__all__ = sorted([*_EXPORTS, "verify", "write_outputs", "__version__"])
+__all__ = sorted([*_EXPORTS, "verify_file", "write_outputs", "__version__"])
 
 
-def verify(path: str, *, device: str = "cpu", max_rows: int = 256) -> Any:
+# Not named ``verify``: that is the subpackage holding verdicts, and importing it would rebind
+# the package attribute.
+def verify_file(path: str, *, device: str = "cpu", max_rows: int = 256) -> Any:
     """Load, validate, measure and decide one hypothesis file; returns the report context
     (``.verdict``, ``.measurement``). Raises :class:`InputError` on a bad file or model."""
     from causal_mi import pipeline

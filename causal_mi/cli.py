@@ -229,27 +229,23 @@ def _discover(
     if (generator is None) == (task_file is None):
         raise CausalMIError("give exactly one of --generator or --task-file")
     out = out.resolve()
+    scheme, _, rest = model_ref.partition(":")
+    if scheme in ("path", "hf") and Path(rest).exists():  # the file may live elsewhere
+        model_ref = f"{scheme}:{Path(rest).resolve()}"
     if generator:
         task_yaml = f"task:\n  generator: {generator}\n  n: {n}\n  seed: {seed}\n"
     else:
         rel = Path(task_file).resolve()
         task_yaml = f"task:\n  file: {rel}\n  n: {n}\n  seed: {seed}\n"
-    spec = Hypothesis.model_validate(
-        {
-            "version": 1,
-            "name": out.stem,
-            "model": model_ref,
-            "task": {
-                "generator": generator,
-                "n": n,
-                "seed": seed,
-                "file": str(task_file) if task_file else None,
-            },
-            "metric": metric,
-            "ablation": ablation,
-        }
-    )
-    loaded = load_model(model_ref, base_dir=out.parent, device=_device(device))
+    from pydantic import ValidationError
+
+    try:
+        spec = _discover_spec(
+            Hypothesis, out, model_ref, generator, task_file, n, seed, metric, ablation
+        )
+    except ValidationError as exc:
+        raise CausalMIError(f"invalid discover options: {exc.errors()[0]['msg']}") from None
+    loaded = load_model(model_ref, base_dir=Path.cwd(), device=_device(device))
     task = build_task(spec, out, loaded.tokens)
     proposal = propose(
         loaded,
@@ -266,6 +262,24 @@ def _discover(
     out.write_text(proposal.yaml)
     typer.echo(f"wrote {out}; verify it on other seeds: causal-mi verify {out}")
     return EXIT_OK
+
+
+def _discover_spec(Hypothesis, out, model_ref, generator, task_file, n, seed, metric, ablation):
+    return Hypothesis.model_validate(
+        {
+            "version": 1,
+            "name": out.stem,
+            "model": model_ref,
+            "task": {
+                "generator": generator,
+                "n": n,
+                "seed": seed,
+                "file": str(Path(task_file).resolve()) if task_file else None,
+            },
+            "metric": metric,
+            "ablation": ablation,
+        }
+    )
 
 
 @zoo_app.command("list")

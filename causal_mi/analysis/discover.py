@@ -118,11 +118,19 @@ def propose(
         )
         if e.lower >= min_effect:
             edges.append(f"{a} -> {b}.{c}")
-    edges += [
-        f"{k} -> logits"
-        for k, s in nodes.items()
-        if s.layer == max(x.layer for x in nodes.values())
-    ]
+    # Edge-level faithfulness ablates every undeclared edge, so declare what the nodes need
+    # besides the compositions found above: their inputs from embed, every earlier node into
+    # an MLP node, and every node's direct path to the logits. Then measure that file.
+    for k, site in nodes.items():
+        edges.append(f"embed -> {k}")
+        if site.kind is Kind.MLP:
+            edges += [f"{a} -> {k}" for a, sa in nodes.items() if sa.order_key() < site.order_key()]
+        edges.append(f"{k} -> logits")
+    edge_yaml = "edges:\n" + "".join(f"  - {x}\n" for x in edges)
+    m = _measure(
+        head + node_yaml + edge_yaml + "claims:\n" + "".join(f"  - {c}\n" for c in claims),
+        base_dir,
+    )
     final = []
     f = m.estimates["faithfulness"]
     final.append(f"faithfulness >= {_down(f.lower - 0.05):.2f}")
@@ -145,8 +153,7 @@ def propose(
             f"name: {name}\ndescription: proposed by causal-mi discover from measured effects\n",
         )
         + node_yaml
-        + "edges:\n"
-        + "".join(f"  - {x}\n" for x in edges)
+        + edge_yaml
         + "claims:\n"
         + "".join(f"  - {c}\n" for c in final)
     )
