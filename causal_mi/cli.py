@@ -297,6 +297,9 @@ def zoo_validate(
         Path("hypotheses/zoo"), "--dir", help="folder of <model>/<file>.yaml"
     ),
     max_rows: int = ROWS,
+    seeds: str = typer.Option(
+        "", "--seeds", help="comma-separated task seeds (e.g. 0,1,2,3,4): each must agree"
+    ),
 ) -> None:
     """Verify every zoo hypothesis: true*.yaml must pass, the others must fail (exit 1 if not)."""
     from causal_mi.zoo.validate import markdown_table, validate
@@ -304,7 +307,12 @@ def zoo_validate(
     if not root.is_dir():
         _err(f"causal-mi: {root} is not a directory of <model>/<file>.yaml hypotheses")
         raise typer.Exit(EXIT_BAD_INPUT)
-    rows = validate(root, max_rows=max_rows)
+    try:
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()] or None
+    except ValueError:
+        _err(f"causal-mi: --seeds must be comma-separated integers, got '{seeds}'")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    rows = validate(root, max_rows=max_rows, seeds=seed_list)
     typer.echo(markdown_table(rows))
     raise typer.Exit(EXIT_OK if rows and all(r.ok for r in rows) else EXIT_FAILED)
 

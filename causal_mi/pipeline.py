@@ -38,9 +38,15 @@ class Prepared:
 _MODEL_CACHE: dict[tuple[str, str, str], LoadedModel] = {}
 
 
-def prepare(path: str | Path, *, device: str = "cpu") -> Prepared:
-    """Load and validate one file against its model; raises :class:`InputError` (exit 2)."""
+def prepare(path: str | Path, *, device: str = "cpu", seed: int | None = None) -> Prepared:
+    """Load and validate one file against its model; raises :class:`InputError` (exit 2).
+    ``seed`` replaces the file's task seed (stability checks across task samples)."""
     hyp = load_hypothesis(path)
+    if seed is not None:
+        import dataclasses
+
+        task_spec = hyp.spec.task.model_copy(update={"seed": seed})
+        hyp = dataclasses.replace(hyp, spec=hyp.spec.model_copy(update={"task": task_spec}))
     key = (hyp.spec.model, str(hyp.base_dir), device)
     model = _MODEL_CACHE.get(key)
     if model is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from causal_mi.cli import app
@@ -29,3 +30,12 @@ def test_zoo_validate_detects_a_mismatch(tmp_path):
     result = CliRunner().invoke(app, ["zoo", "validate", "--dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "MISMATCH" in result.output
+
+
+@pytest.mark.slow
+def test_verdicts_are_stable_across_five_task_seeds():
+    result = CliRunner().invoke(
+        app, ["zoo", "validate", "--dir", str(ROOT), "--seeds", "0,1,2,3,4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "mixed" not in result.output
