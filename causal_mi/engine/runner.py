@@ -197,8 +197,12 @@ class Engine:
                 yield c_lo, min(n_cond, c_lo + per), e_lo, min(len(b.index), e_lo + e)
 
     def _forward(self, tokens: torch.Tensor, hooks: list) -> torch.Tensor:
-        """Last-position logits of a forward pass with scoped hooks."""
-        with self.bridge.hooks(fwd_hooks=hooks):
+        """Last-position logits of a forward pass with scoped hooks.
+
+        The metric reads only the last position, so the unembedding's input is cut to it:
+        with a 50k vocabulary that saves about a third of the pass and the [rows, pos, vocab]
+        logits tensor (1.2 GB for 256 rows of 24 tokens)."""
+        with self.bridge.hooks(fwd_hooks=[*hooks, ("unembed.hook_in", _last_position)]):
             logits = self.bridge(tokens)
         return logits[:, -1, :].float()
 
@@ -291,6 +295,10 @@ class Engine:
         ref = clean_logp[e_lo:e_hi].repeat(len(conds), 1)
         m = metric(logits, answer, wrong, ref).reshape(len(conds), n_e)
         return m, captured
+
+
+def _last_position(act: torch.Tensor, hook) -> torch.Tensor:
+    return act[:, -1:, :]
 
 
 def _capture(into: list[torch.Tensor]):
