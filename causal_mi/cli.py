@@ -28,6 +28,11 @@ OUT = typer.Option(Path("reports"), "--out", "-o", help="Directory for the outpu
 DEVICE = typer.Option("cpu", "--device", help="cpu | cuda | auto")
 ROWS = typer.Option(256, "--max-rows", help="Rows (examples x interventions) per forward pass.")
 DEBUG = typer.Option(False, "--debug", help="Show tracebacks of internal errors.")
+ABL_CHECK = typer.Option(
+    True,
+    "--ablation-check/--no-ablation-check",
+    help="Also decide every claim under the other ablations and report verdicts that flip.",
+)
 
 
 def _err(msg: str) -> None:
@@ -61,7 +66,13 @@ def _progress_bar():
 
 
 def _run(
-    files: list[Path], out: Path, device: str, max_rows: int, debug: bool, verify: bool
+    files: list[Path],
+    out: Path,
+    device: str,
+    max_rows: int,
+    debug: bool,
+    verify: bool,
+    ablation_check: bool = True,
 ) -> int:
     from causal_mi import pipeline
 
@@ -93,10 +104,17 @@ def _run(
                         max_rows=max_rows,
                         progress=lambda d, t, tid=tid: bar.update(tid, completed=d, total=t),
                         checkpoint_dir=partial,
+                        ablation_check=ablation_check,
                     )
             else:
                 _err(f"causal-mi: measuring {name} ({prep.hypothesis.path})")
-                ctx = pipeline.evaluate(prep, max_rows=max_rows, views=True, checkpoint_dir=partial)
+                ctx = pipeline.evaluate(
+                    prep,
+                    max_rows=max_rows,
+                    views=True,
+                    checkpoint_dir=partial,
+                    ablation_check=ablation_check,
+                )
             pipeline.write_outputs(ctx, target, with_junit=verify and len(prepared) == 1)
             shutil.rmtree(partial, ignore_errors=True)
             contexts.append(ctx)
@@ -151,12 +169,15 @@ def verify(
     device: str = DEVICE,
     max_rows: int = ROWS,
     debug: bool = DEBUG,
+    ablation_check: bool = ABL_CHECK,
 ) -> None:
     """Measure, decide every claim, write report.md, results.json and junit.xml.
 
     Exit 0 if all claims hold, 1 if any fails, 2 on a bad file or model, 3 on internal error.
     """
-    raise typer.Exit(_run(files, out, device, max_rows, debug, verify=True))
+    raise typer.Exit(
+        _run(files, out, device, max_rows, debug, verify=True, ablation_check=ablation_check)
+    )
 
 
 @app.command()
@@ -166,9 +187,12 @@ def run(
     device: str = DEVICE,
     max_rows: int = ROWS,
     debug: bool = DEBUG,
+    ablation_check: bool = ABL_CHECK,
 ) -> None:
     """Measure and write report.md and results.json (exit 0 whatever the verdicts)."""
-    raise typer.Exit(_run(files, out, device, max_rows, debug, verify=False))
+    raise typer.Exit(
+        _run(files, out, device, max_rows, debug, verify=False, ablation_check=ablation_check)
+    )
 
 
 @app.command()

@@ -100,6 +100,7 @@ def evaluate(
     progress: Progress | None = None,
     views: bool = False,
     checkpoint_dir: Path | None = None,
+    ablation_check: bool = False,
 ) -> ReportContext:
     """Measure and decide one prepared hypothesis; ``views`` adds the HTML report's
     heatmaps and attention patterns (extra passes on a bounded number of examples)."""
@@ -115,6 +116,12 @@ def evaluate(
     )
     verdict = decide_claims(hyp, m)
     drawn = None
+    ablations: dict = {}
+    notes: list[str] = []
+    if ablation_check and hyp.claims:
+        from causal_mi.verify.robustness import ablation_check as check
+
+        ablations, notes = check(hyp, prep.model, prep.task, verdict, max_rows=max_rows)
     if views:
         from causal_mi.report.views import compute
 
@@ -126,7 +133,9 @@ def evaluate(
         model_info(prep.model),
         provenance(hyp.spec.task.seed, started),
         _properties(hyp),
+        notes=notes,
         views=drawn,
+        ablations=ablations,
     )
 
 

@@ -36,6 +36,7 @@ class ReportContext:
     properties: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     views: Any = None  # report.views.Views, for the HTML report
+    ablations: dict[str, Any] = field(default_factory=dict)  # claim -> ablation -> decision
 
 
 def model_info(model: LoadedModel) -> dict[str, Any]:

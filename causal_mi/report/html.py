@@ -20,6 +20,10 @@ text-align:left;font-size:14px}th{background:#f4f4f4}.pass{color:#0a0;font-weigh
 """
 
 
+def _word(passed: bool) -> tuple[str, str]:
+    return ("holds", "pass") if passed else ("fails", "fail")
+
+
 def _ci(e) -> str:
     return f"{e.point:+.3f} <span class=note>[{e.lower:+.3f}, {e.upper:+.3f}]</span>"
 
@@ -60,6 +64,24 @@ def render(ctx: ReportContext) -> str:
     for label, e in sorted(m.estimates.items()):
         h.append(f"<tr><td><code>{escape(label)}</code></td><td>{_ci(e)}</td></tr>")
     h.append("</table>")
+    if ctx.ablations:
+        abls = list(next(iter(ctx.ablations.values())))
+        h.append(
+            "<h2>Do the verdicts depend on the ablation?</h2><table><tr><th>claim</th>"
+            + "".join(f"<th>{escape(a)}</th>" for a in abls)
+            + "</tr>"
+        )
+        for text, by in ctx.ablations.items():
+            h.append(
+                f"<tr><td><code>{escape(text)}</code></td>"
+                + "".join(
+                    f"<td class={_word(r['passed'])[1]}>{_word(r['passed'])[0]}"
+                    f" {r['point']:+.3f}</td>"
+                    for r in by.values()
+                )
+                + "</tr>"
+            )
+        h.append("</table>")
     if ctx.views is not None:
         h.append(_views(ctx))
     if ctx.properties:

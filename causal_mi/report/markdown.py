@@ -73,6 +73,18 @@ def render(ctx: ReportContext) -> str:
         if label in m.estimates:
             e = m.estimates[label]
             lines.append(f"\n{shown}: {_f(e.point)} [{_f(e.lower)}, {_f(e.upper)}]")
+    if ctx.ablations:
+        abls = list(next(iter(ctx.ablations.values())))
+        lines += [
+            "",
+            "## Do the verdicts depend on the ablation?",
+            "",
+            "| claim | " + " | ".join(abls) + " |",
+            "|---|" + "---|" * len(abls),
+        ]
+        for text, by in ctx.ablations.items():
+            cells = [f"{'holds' if r['passed'] else 'fails'} {_f(r['point'])}" for r in by.values()]
+            lines.append(f"| `{text}` | " + " | ".join(cells) + " |")
     if ctx.properties:
         lines += ["", "## Properties", ""]
         lines += [f"- `{p['text']}`: {p['status']} — {p['detail']}" for p in ctx.properties]

@@ -80,6 +80,7 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
             for c in v.claims
         ],
         "properties": ctx.properties,
+        "ablation_check": ctx.ablations,
         "notes": m.notes + ctx.notes,
         "passed": v.passed,
         "provenance": ctx.provenance,

@@ -85,3 +85,26 @@ def test_markdown_has_verdicts(out):
     md = (out / "report.md").read_text()
     assert "PASS (7/7 claims hold)" in md
     assert "faithfulness (edge level, path patching)" in md
+
+
+def test_ablation_check_is_reported(out):
+    data = json.loads((out / "results.json").read_text())
+    by_claim = data["ablation_check"]
+    assert set(next(iter(by_claim.values()))) == {"resample", "mean", "zero"}
+    html = (out / "report.html").read_text()
+    assert "depend on the ablation" in html
+
+
+def test_a_flipping_verdict_is_named():
+    """On induction-2l the previous-token heads' effects hold with resample ablation and fail
+    with mean and zero ablation (their average output still marks "a previous token")."""
+    from causal_mi import pipeline
+
+    path = ZOO.parents[1] / "induction.yaml"
+    ctx = pipeline.evaluate(pipeline.prepare(str(path)), ablation_check=True)
+    table = ctx.ablations["effect(prev_a) >= 0.4"]
+    assert [table[a]["passed"] for a in ("resample", "mean", "zero")] == [True, False, False]
+    assert any("'effect(prev_a) >= 0.4' depends on the ablation" in n for n in ctx.notes)
+    steady = ctx.ablations["effect(ind_1) >= 0.3"]
+    assert all(r["passed"] for r in steady.values())
+    assert not any("'effect(ind_1) >= 0.3'" in n for n in ctx.notes)
