@@ -1,0 +1,102 @@
+"""Attribution patching: a first-order estimate of every head's patching effect at once.
+
+Patching head h's output from the clean run into the corrupt run changes the metric by
+about ``(z_clean - z_corrupt) . dm/dz`` with the gradient taken on the corrupt run (Nanda,
+"Attribution Patching"). Two forward passes and one backward pass give the estimate for
+every head; :func:`confirm` re-measures the top k exactly and reports the estimate's error.
+The integrated-gradients variant averages the gradient over ``steps`` points on the straight
+line from the corrupt to the clean activations of all heads together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from causal_mi.effects.metrics import metric_values
+from causal_mi.models.loading import LoadedModel
+from causal_mi.tasks.base import Task
+
+
+@dataclass(frozen=True)
+class Attribution:
+    grid: np.ndarray  # [layer, head] estimated restore effect (metric units, task mean)
+    method: str
+
+
+def _tokens(task: Task, base: str, device: str) -> torch.Tensor:
+    return torch.tensor([getattr(e, base) for e in task.examples], device=device)
+
+
+def _z_cache(model: LoadedModel, tokens: torch.Tensor) -> dict[int, torch.Tensor]:
+    out: dict[int, torch.Tensor] = {}
+    hooks = [
+        (f"blocks.{la}.attn.hook_z", lambda a, hook, la=la: out.__setitem__(la, a.detach().clone()))
+        for la in range(model.dims.n_layers)
+    ]
+    with torch.no_grad(), model.bridge.hooks(fwd_hooks=hooks):
+        model.bridge(tokens)
+    return out
+
+
+def attribute_heads(
+    model: LoadedModel, task: Task, *, metric_name: str = "logit_diff", steps: int = 1
+) -> Attribution:
+    """Estimated restore effect of every head (``steps`` > 1: integrated gradients)."""
+    lengths = {e.length for e in task.examples}
+    if len(lengths) != 1:
+        raise ValueError(f"attribution needs prompts of one token length; got {sorted(lengths)}")
+    dev = model.device
+    clean, corrupt = _tokens(task, "clean", dev), _tokens(task, "corrupt", dev)
+    answer = torch.tensor([e.answer for e in task.examples], device=dev)
+    wrong = torch.tensor([e.wrong for e in task.examples], device=dev)
+    z_clean, z_corrupt = _z_cache(model, clean), _z_cache(model, corrupt)
+    with torch.no_grad():
+        clean_logp = torch.log_softmax(model.bridge(clean)[:, -1].float(), -1)
+    n_l = model.dims.n_layers
+    total = {la: torch.zeros_like(z_clean[la]) for la in range(n_l)}
+    alphas = [1.0] if steps <= 1 else [(i + 0.5) / steps for i in range(steps)]
+    for alpha in alphas:
+        # run the corrupt prompt with every head's z moved alpha of the way to clean
+        # (alpha = 1 for plain attribution patching: gradient at the corrupt point)
+        points: dict[int, torch.Tensor] = {}
+
+        def set_z(act, hook, la=None):
+            z = z_corrupt[la] + (alpha if steps > 1 else 0.0) * (z_clean[la] - z_corrupt[la])
+            z = z.clone().requires_grad_(True)
+            points[la] = z
+            return z
+
+        hooks = [
+            (f"blocks.{la}.attn.hook_z", lambda a, hook, la=la: set_z(a, hook, la))
+            for la in range(n_l)
+        ]
+        with torch.enable_grad(), model.bridge.hooks(fwd_hooks=hooks):
+            logits = model.bridge(corrupt)[:, -1].float()
+            m = metric_values(metric_name, logits, answer, wrong, clean_logp).mean()
+            grads = torch.autograd.grad(m, [points[la] for la in range(n_l)])
+        for la, g in enumerate(grads):
+            total[la] += g / len(alphas)
+    # the metric is the task mean, so the gradient already carries the 1/n: sum over rows
+    grid = np.stack(
+        [
+            ((z_clean[la] - z_corrupt[la]) * total[la]).sum(dim=(0, 1, 3)).cpu().numpy()
+            for la in range(n_l)
+        ]
+    )
+    return Attribution(grid, "attribution" if steps <= 1 else f"integrated gradients ({steps})")
+
+
+def compare(estimate: np.ndarray, exact: np.ndarray, k: int = 3) -> dict[str, float]:
+    """Spearman rank correlation, top-k overlap and max abs error of an estimate."""
+    from scipy.stats import spearmanr
+
+    e, x = estimate.ravel(), exact.ravel()
+    top_e, top_x = set(np.argsort(-e)[:k]), set(np.argsort(-x)[:k])
+    return {
+        "spearman": float(spearmanr(e, x).statistic),
+        "top_k_overlap": len(top_e & top_x) / k,
+        "max_abs_error": float(np.abs(e - x).max()),
+    }
