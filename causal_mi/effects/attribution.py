@@ -60,19 +60,13 @@ def attribute_heads(
     alphas = [1.0] if steps <= 1 else [(i + 0.5) / steps for i in range(steps)]
     for alpha in alphas:
         # run the corrupt prompt with every head's z moved alpha of the way to clean
-        # (alpha = 1 for plain attribution patching: gradient at the corrupt point)
-        points: dict[int, torch.Tensor] = {}
-
-        def set_z(act, hook, la=None):
-            z = z_corrupt[la] + (alpha if steps > 1 else 0.0) * (z_clean[la] - z_corrupt[la])
-            z = z.clone().requires_grad_(True)
-            points[la] = z
-            return z
-
-        hooks = [
-            (f"blocks.{la}.attn.hook_z", lambda a, hook, la=la: set_z(a, hook, la))
+        # (plain attribution patching: the gradient at the corrupt point, t = 0)
+        t = alpha if steps > 1 else 0.0
+        points = {
+            la: (z_corrupt[la] + t * (z_clean[la] - z_corrupt[la])).requires_grad_(True)
             for la in range(n_l)
-        ]
+        }
+        hooks = [(f"blocks.{la}.attn.hook_z", lambda a, hook, z=points[la]: z) for la in range(n_l)]
         with torch.enable_grad(), model.bridge.hooks(fwd_hooks=hooks):
             logits = model.bridge(corrupt)[:, -1].float()
             m = metric_values(metric_name, logits, answer, wrong, clean_logp).mean()
