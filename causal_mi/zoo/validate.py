@@ -27,8 +27,11 @@ def expected_verdict(path: Path) -> str:
     return "pass" if path.stem.startswith("true") else "fail"
 
 
-def validate(root: Path, *, max_rows: int = 256) -> list[Row]:
-    """Verify every ``<root>/<model>/*.yaml``; a file that cannot load counts as 'error'."""
+def validate(root: Path, *, max_rows: int = 256, seeds: list[int] | None = None) -> list[Row]:
+    """Verify every ``<root>/<model>/*.yaml``; a file that cannot load counts as 'error'.
+
+    With ``seeds`` each file is verified once per task seed and must get the same verdict on
+    all of them ('mixed' otherwise, which never matches)."""
     from causal_mi import pipeline
     from causal_mi.errors import CausalMIError
 
@@ -36,19 +39,19 @@ def validate(root: Path, *, max_rows: int = 256) -> list[Row]:
     for path in sorted(root.glob("*/*.yaml")):
         model = path.parent.name
         try:
-            ctx = pipeline.evaluate(pipeline.prepare(path), max_rows=max_rows)
+            runs = [
+                pipeline.evaluate(pipeline.prepare(path, seed=s), max_rows=max_rows)
+                for s in (seeds or [None])
+            ]
         except CausalMIError as exc:
-            rows.append(
-                Row(
-                    model,
-                    path.name,
-                    expected_verdict(path),
-                    "error",
-                    str(exc).splitlines()[-1].strip(),
-                )
-            )
+            last = str(exc).splitlines()[-1].strip()
+            rows.append(Row(model, path.name, expected_verdict(path), "error", last))
             continue
-        got = "pass" if ctx.verdict.passed else "fail"
+        ctx = runs[0]
+        if len({c.verdict.passed for c in runs}) > 1:
+            got = "mixed"
+        else:
+            got = "pass" if ctx.verdict.passed else "fail"
         nums = "; ".join(
             f"{c.estimate.label} {c.estimate.point:+.2f} "
             f"[{c.estimate.lower:+.2f}, {c.estimate.upper:+.2f}]"
