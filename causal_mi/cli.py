@@ -50,9 +50,9 @@ def _device(name: str) -> str:
 
 
 def _progress_bar():
-    """A rich progress callback on a terminal, None otherwise."""
+    """A rich progress bar on a terminal, None otherwise."""
     if not sys.stderr.isatty():
-        return None, None
+        return None
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(
@@ -62,7 +62,7 @@ def _progress_bar():
         TimeRemainingColumn(),
         transient=True,
     )
-    return bar, bar
+    return bar
 
 
 def _run(
@@ -90,7 +90,7 @@ def _run(
             _err("nothing was measured: fix the errors above and run again")
             return EXIT_BAD_INPUT
         contexts = []
-        bar, _ = _progress_bar()
+        bar = _progress_bar()
         for prep in prepared:
             name = prep.hypothesis.spec.name
             target = out if len(prepared) == 1 else out / prep.hypothesis.path.stem

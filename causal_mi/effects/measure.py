@@ -36,11 +36,7 @@ def claim_label(hyp: ResolvedHypothesis, rc: ResolvedClaim) -> str:
     if c.quantity in ("faithfulness", "complement"):
         return c.quantity
     sep = " -> " if c.quantity in ("indirect", "direct") else ", "
-    return f"{c.quantity}(" + sep.join(_site_text(s) for s in rc.sites) + ")"
-
-
-def _site_text(s: Site) -> str:
-    return format_site(s)
+    return f"{c.quantity}(" + sep.join(format_site(s) for s in rc.sites) + ")"
 
 
 def mediators_of(hyp: ResolvedHypothesis, a: Site) -> tuple[Site, ...]:
@@ -67,13 +63,13 @@ def edge_level(hyp: ResolvedHypothesis, model: LoadedModel) -> tuple[Q.EdgeList 
     if not hyp.edges:
         return None, None
     from causal_mi.engine.plan import NotAnEdgeSender, receiver_key, sender_index
-    from causal_mi.models.weights import UnsupportedArchitecture, extract
+    from causal_mi.models.weights import UnsupportedArchitecture, weights_for
 
     try:
         for e in hyp.edges:
             sender_index(e.sender, model.dims)
             receiver_key(e.receiver)
-        extract(model.bridge)
+        weights_for(model)
     except (NotAnEdgeSender, UnsupportedArchitecture) as exc:
         return None, f"faithfulness is measured at node level, not by path patching: {exc}"
     return tuple((e.sender, e.receiver) for e in hyp.edges), None

@@ -14,7 +14,7 @@ import torch
 
 from causal_mi.engine.functional import EdgeMasks, forward, n_senders
 from causal_mi.engine.plan import Condition, EdgePlan
-from causal_mi.models.weights import Weights, extract
+from causal_mi.models.weights import Weights, weights_for
 
 if TYPE_CHECKING:
     from causal_mi.engine.runner import Engine, _Bucket
@@ -23,11 +23,7 @@ _CHANNEL = {"q": 0, "k": 1, "v": 2}
 
 
 def weights_of(engine: Engine) -> Weights:
-    w = getattr(engine, "_weights", None)
-    if w is None:
-        w = extract(engine.bridge)
-        engine._weights = w
-    return w
+    return weights_for(engine.model)
 
 
 def plan_masks(plan: EdgePlan, w: Weights) -> EdgeMasks:

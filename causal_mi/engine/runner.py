@@ -65,7 +65,6 @@ class Engine:
         self.device = model.device
         self.max_rows = max(1, int(max_rows))
         self.progress = progress
-        self._shapes: dict[str, tuple[int, ...]] = {}
 
     # public ------------------------------------------------------------------------------
     def run(
@@ -226,8 +225,6 @@ class Engine:
                 parts.append(self._forward(tokens[lo : lo + self.max_rows], hooks))
             last[base] = torch.cat(parts)
             cache[base] = {h: torch.cat(v) for h, v in store.items()}
-            for h, v in cache[base].items():
-                self._shapes[h] = tuple(v.shape[2:])
         cache["mean"] = {h: v.mean(dim=0, keepdim=True) for h, v in cache["corrupt"].items()}
         clean_logp = torch.log_softmax(last["clean"], dim=-1)
         m_clean = metric(last["clean"], b.answer, b.wrong, clean_logp)

@@ -81,6 +81,15 @@ class Weights:
         return f.silu(x)
 
 
+def weights_for(model: Any) -> Weights:
+    """:func:`extract` for a loaded model, read once and kept on the model."""
+    w = getattr(model, "_weights", None)
+    if w is None:
+        w = extract(model.bridge)
+        model._weights = w
+    return w
+
+
 def extract(bridge: Any) -> Weights:
     """Read the weights of ``bridge``; raises :class:`UnsupportedArchitecture` when the
     functional forward would not reproduce the model."""

@@ -20,8 +20,6 @@ _SCRIPTS = {
 def _lazy(module: str, func: str) -> Callable[..., dict[str, Any]]:
     def run(out: Path, seed: int = 0, progress: Callable | None = None) -> dict[str, Any]:
         fn = getattr(import_module(f"causal_mi.zoo.{module}"), func)
-        if func == "build":
-            return fn(out, seed=seed)
         return fn(out, seed=seed, progress=progress)
 
     return run
