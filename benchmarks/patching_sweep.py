@@ -1,7 +1,11 @@
 """Benchmark: causal-mi's patching sweeps vs transformer_lens' get_act_patch_* functions.
 
 Same model, same data, same process, interleaved repeats; reports median time, ratio, max
-abs difference of the results, and peak RSS growth of each call.
+abs difference of the results, peak RSS growth of each call, and the fraction of the FLOP
+bound causal-mi reached (the arithmetic its reduced computation needs, divided by its time
+and by this machine's measured matrix-product throughput). Both sides are timed end to end
+from tokens: transformer_lens' time includes the clean ``run_with_cache`` its patching
+functions need, causal-mi's its two recorded runs.
 
     .venv/bin/python benchmarks/patching_sweep.py --model zoo --repeats 3
     .venv/bin/python benchmarks/patching_sweep.py --model gpt2-small --repeats 1
@@ -94,13 +98,30 @@ def make_task(model, batch: int, length: int, seed: int = 0):
 TL_FN = {"head_out": "get_act_patch_attn_head_out_all_pos", "resid_pre": "get_act_patch_resid_pre"}
 
 
+def matmul_peak(seconds: float = 1.0) -> float:
+    """Measured fp32 matrix-product throughput of this machine (FLOP/s), best of a few."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * 1024**3 / (time.perf_counter() - t))
+    return best
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", choices=["zoo", "gpt2-small"], default="zoo")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--length", type=int, default=24)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--max-rows", type=int, default=256)
+    ap.add_argument("--families", default="head_out,resid_pre")
+    ap.add_argument("--max-memory", type=int, default=64, help="MiB for causal-mi's sweeps")
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
 
     import transformer_lens.patching as patching
@@ -111,49 +132,63 @@ def main() -> None:
     torch.set_grad_enabled(False)
     tmp = tempfile.TemporaryDirectory()
     ref = "zoo:induction-2l" if args.model == "zoo" else gpt2_small_shape(Path(tmp.name))
-    model = load_model(ref)
+    model = load_model(ref, device=args.device)
     task = make_task(model, args.batch, args.length)
-    clean = torch.tensor([e.clean for e in task.examples])
-    corrupt = torch.tensor([e.corrupt for e in task.examples])
-    ans = torch.tensor([e.answer for e in task.examples])
-    wrong = torch.tensor([e.wrong for e in task.examples])
+    dev = args.device
+    clean = torch.tensor([e.clean for e in task.examples], device=dev)
+    corrupt = torch.tensor([e.corrupt for e in task.examples], device=dev)
+    ans = torch.tensor([e.answer for e in task.examples], device=dev)
+    wrong = torch.tensor([e.wrong for e in task.examples], device=dev)
 
     def tl_metric(logits):
         last = logits[:, -1]
-        rows = torch.arange(len(last))
+        rows = torch.arange(len(last), device=last.device)
         return (last[rows, ans] - last[rows, wrong]).mean()
 
+    def tl_sweep(fn_name):
+        _, cache = model.bridge.run_with_cache(clean)  # the clean cache a TL user runs first
+        return getattr(patching, fn_name)(model.bridge, corrupt, cache, tl_metric)
+
+    def ours(family):
+        return act_patch(model, task, family, max_memory=args.max_memory * 2**20)
+
+    peak = matmul_peak() if dev == "cpu" else float("nan")
+    ours(args.families.split(",")[0])  # warm-up: weight views, lazy imports
+    tl_sweep(TL_FN[args.families.split(",")[0]])
     print(
-        f"model {args.model} ({ref}), batch {args.batch} x {args.length}, "
-        f"torch threads {torch.get_num_threads()}, repeats {args.repeats}"
+        f"model {args.model} ({ref}), batch {args.batch} x {args.length}, device {dev}, "
+        f"torch threads {torch.get_num_threads()}, repeats {args.repeats}, "
+        f"matmul peak {peak / 1e9:.0f} GFLOP/s, load average {_load()}"
     )
     print(
         "| sweep | patches | transformer_lens s | causal-mi s | speed-up | max abs diff | "
-        "peak RSS growth TL / ours (MiB) |"
+        "peak RSS growth TL / ours (MiB) | causal-mi GFLOP | fraction of FLOP bound |"
     )
-    print("|---|---|---|---|---|---|---|")
-    _, cache = model.bridge.run_with_cache(clean)
-    for family, fn_name in TL_FN.items():
+    print("|---|---|---|---|---|---|---|---|---|")
+    for family in args.families.split(","):
         tl_times, our_times, tl_mem, our_mem = [], [], [], []
         for _ in range(args.repeats):
             base = _rss_mib()
             _peak_reset()
             t = time.perf_counter()
-            want = getattr(patching, fn_name)(model.bridge, corrupt, cache, tl_metric)
+            want = tl_sweep(TL_FN[family])
             tl_times.append(time.perf_counter() - t)
             tl_mem.append(_peak_mib() - base)
             base = _rss_mib()
             _peak_reset()
             t = time.perf_counter()
-            got = act_patch(model, task, family, max_rows=args.max_rows)
+            got = ours(family)
             our_times.append(time.perf_counter() - t)
             our_mem.append(_peak_mib() - base)
-        diff = float((torch.tensor(got.grid) - want.double()).abs().max())
+        diff = float((torch.tensor(got.grid) - want.double().cpu()).abs().max())
         tl_s, our_s = statistics.median(tl_times), statistics.median(our_times)
+        frac = got.flops / our_s / peak
         print(
-            f"| {family} | {got.per_example.shape[0]} | {tl_s:.2f} | {our_s:.2f} | "
-            f"{tl_s / our_s:.1f}x | {diff:.1e} | {max(tl_mem):.0f} / {max(our_mem):.0f} |"
+            f"| {family} | {got.per_example.shape[0]} | {tl_s:.3f} | {our_s:.3f} | "
+            f"{tl_s / our_s:.1f}x | {diff:.1e} | {max(tl_mem):.0f} / {max(our_mem):.0f} | "
+            f"{got.flops / 1e9:.1f} | {frac:.0%} |"
         )
+    print(f"load average after: {_load()}")
 
 
 if __name__ == "__main__":

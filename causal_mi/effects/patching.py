@@ -46,6 +46,8 @@ class PatchSweep:
     index: list[tuple[int, ...]]  # grid coordinates of each row of per_example
     clean: float
     corrupt: float
+    flops: int = 0  # arithmetic the incremental engine did (0: hook engine)
+    seconds: float = 0.0
 
     def table(self):
         """One row per index: its coordinates, the mean metric, and the fraction of G."""
@@ -121,17 +123,35 @@ def act_patch(
     metric_name: str = "logit_diff",
     layer: int = 0,
     max_rows: int = 256,
+    max_memory: int | None = None,
+    method: str = "auto",
     progress: Progress | None = None,
 ) -> PatchSweep:
     """Patch every index of ``family`` (``neurons`` sweeps the neurons of ``layer``).
 
-    All examples must have one token length (position-indexed families need it)."""
+    ``method="incremental"`` runs the incremental engine (each patched run starts at its
+    layer and first changed position; see :mod:`causal_mi.engine.incremental`),
+    ``"hooks"`` one full bridge pass per stacked batch of patches; ``"auto"`` takes the
+    incremental engine where the model's architecture allows. ``max_memory`` (bytes) bounds
+    the incremental engine's working memory (default 64 MiB); ``max_rows`` the hook engine's
+    rows per pass. All examples must have one token length."""
     lengths = {e.length for e in task.examples}
     if len(lengths) != 1:
         raise ValueError(f"a sweep needs prompts of one token length; got {sorted(lengths)}")
     if direction not in ("restore", "ablate"):
         raise ValueError(f"unknown direction '{direction}'; valid: restore, ablate")
-    conds, index, shape = _conditions(family, model, lengths.pop(), direction, layer)
+    if method not in ("auto", "incremental", "hooks"):
+        raise ValueError(f"unknown method '{method}'; valid: auto, incremental, hooks")
+    length = lengths.pop()
+    if method != "hooks":
+        why = _incremental_unavailable(model, task, family)
+        if why is None:
+            return _incremental(
+                model, task, family, direction, metric_name, layer, max_memory, progress
+            )
+        if method == "incremental":
+            raise ValueError(f"the incremental engine cannot run this sweep: {why}")
+    conds, index, shape = _conditions(family, model, length, direction, layer)
     r = Engine(model, max_rows=max_rows, progress=progress).run(task, conds, metric(metric_name))
     grid = r.values.mean(axis=1).reshape(shape)
     return PatchSweep(
@@ -142,4 +162,65 @@ def act_patch(
         index,
         float(r.clean.mean()),
         float(r.corrupt.mean()),
+    )
+
+
+def _incremental_unavailable(model: LoadedModel, task: Task, family: str) -> str | None:
+    """Why the incremental engine cannot run this sweep, or None."""
+    from causal_mi.effects.joins import FAMILIES_FAST
+    from causal_mi.models.weights import UnsupportedArchitecture, weights_for
+
+    if family not in FAMILIES_FAST:
+        return f"no incremental form of '{family}'"
+    if getattr(task, "noise", None) is not None:
+        return "the task corrupts by noise on the embeddings"
+    try:
+        weights_for(model)
+    except UnsupportedArchitecture as exc:
+        return str(exc)
+    return None
+
+
+def _incremental(
+    model, task, family, direction, metric_name, layer, max_memory, progress
+) -> PatchSweep:
+    import torch
+
+    from causal_mi.effects.joins import run_sweep
+    from causal_mi.engine.incremental import incremental_model
+
+    m = incremental_model(model)
+    dev = m.device
+    ex = task.examples
+    clean = torch.tensor([e.clean for e in ex], device=dev)
+    corrupt = torch.tensor([e.corrupt for e in ex], device=dev)
+    answer = torch.tensor([e.answer for e in ex], device=dev)
+    wrong = torch.tensor([e.wrong for e in ex], device=dev)
+    base, src = (corrupt, clean) if direction == "restore" else (clean, corrupt)
+    with torch.inference_mode():
+        runs, r = run_sweep(
+            m,
+            family,
+            base,
+            src,
+            answer,
+            wrong,
+            metric_name=metric_name,
+            base_is_clean=direction == "ablate",
+            layer=layer,
+            max_memory=max_memory or 64 * 2**20,
+            progress=progress,
+        )
+    index = [x.coords for x in runs]  # the order of _conditions (the tests hold them equal)
+    shape = tuple(max(c) + 1 for c in zip(*index, strict=True))
+    return PatchSweep(
+        family,
+        FAMILIES[family],
+        r.values.mean(axis=1).reshape(shape),
+        r.values,
+        index,
+        float(r.clean.mean()),
+        float(r.corrupt.mean()),
+        flops=r.flops,
+        seconds=r.seconds,
     )

@@ -26,23 +26,26 @@ class UnsupportedArchitecture(ValueError):
 
 @dataclass(frozen=True)
 class Weights:
-    """Tensors in TL layout; ``W_Q[l]`` is [head, d_model, d_head], ``W_O[l]`` is
-    [head, d_head, d_model]; norm weights are None for models without normalization."""
+    """Tensors in TL layout, one per layer; ``W_Q[l]`` is [head, d_model, d_head], ``W_O[l]``
+    is [head, d_head, d_model]; norm weights are None for models without normalization.
+
+    Every tensor is a view of the model's own parameters (the bridge's per-block properties),
+    so reading the weights costs no memory."""
 
     W_E: torch.Tensor  # [vocab, d_model]
     W_pos: torch.Tensor  # [n_ctx, d_model]
-    W_Q: torch.Tensor  # [layer, head, d_model, d_head]
-    b_Q: torch.Tensor  # [layer, head, d_head]
-    W_K: torch.Tensor
-    b_K: torch.Tensor
-    W_V: torch.Tensor
-    b_V: torch.Tensor
-    W_O: torch.Tensor  # [layer, head, d_head, d_model]
-    b_O: torch.Tensor  # [layer, d_model]
-    W_in: torch.Tensor | None  # [layer, d_model, d_mlp]
-    b_in: torch.Tensor | None
-    W_out: torch.Tensor | None  # [layer, d_mlp, d_model]
-    b_out: torch.Tensor | None
+    W_Q: list[torch.Tensor]  # per layer [head, d_model, d_head]
+    b_Q: list[torch.Tensor]  # per layer [head, d_head]
+    W_K: list[torch.Tensor]
+    b_K: list[torch.Tensor]
+    W_V: list[torch.Tensor]
+    b_V: list[torch.Tensor]
+    W_O: list[torch.Tensor]  # per layer [head, d_head, d_model]
+    b_O: list[torch.Tensor]  # per layer [d_model]
+    W_in: list[torch.Tensor] | None  # per layer [d_model, d_mlp]
+    b_in: list[torch.Tensor] | None
+    W_out: list[torch.Tensor] | None  # per layer [d_mlp, d_model]
+    b_out: list[torch.Tensor] | None
     W_U: torch.Tensor  # [d_model, vocab]
     b_U: torch.Tensor  # [vocab]
     ln1: list[tuple[torch.Tensor, torch.Tensor | None]] | None
@@ -134,21 +137,26 @@ def extract(bridge: Any) -> Weights:
     )
     scale = cfg.attn_scale if cfg.use_attn_scale and cfg.attn_scale > 0 else math.sqrt(cfg.d_head)
     mlp = not cfg.attn_only
+    blocks = list(bridge.blocks)
+
+    def per_layer(part: str, name: str) -> list[torch.Tensor]:
+        return [getattr(getattr(b, part), name).detach() for b in blocks]
+
     return Weights(
         W_E=bridge.W_E.detach(),
         W_pos=bridge.W_pos.detach(),
-        W_Q=bridge.W_Q.detach(),
-        b_Q=bridge.b_Q.detach(),
-        W_K=bridge.W_K.detach(),
-        b_K=bridge.b_K.detach(),
-        W_V=bridge.W_V.detach(),
-        b_V=bridge.b_V.detach(),
-        W_O=bridge.W_O.detach(),
-        b_O=bridge.b_O.detach(),
-        W_in=bridge.W_in.detach() if mlp else None,
-        b_in=bridge.b_in.detach() if mlp else None,
-        W_out=bridge.W_out.detach() if mlp else None,
-        b_out=bridge.b_out.detach() if mlp else None,
+        W_Q=per_layer("attn", "W_Q"),
+        b_Q=per_layer("attn", "b_Q"),
+        W_K=per_layer("attn", "W_K"),
+        b_K=per_layer("attn", "b_K"),
+        W_V=per_layer("attn", "W_V"),
+        b_V=per_layer("attn", "b_V"),
+        W_O=per_layer("attn", "W_O"),
+        b_O=per_layer("attn", "b_O"),
+        W_in=per_layer("mlp", "W_in") if mlp else None,
+        b_in=per_layer("mlp", "b_in") if mlp else None,
+        W_out=per_layer("mlp", "W_out") if mlp else None,
+        b_out=per_layer("mlp", "b_out") if mlp else None,
         W_U=bridge.W_U.detach(),
         b_U=bridge.b_U.detach(),
         ln1=ln1,

@@ -1,0 +1,259 @@
+"""Sweep families as runs of the incremental engine (:mod:`causal_mi.engine.incremental`).
+
+Each index of a sweep family becomes one patched run described by where it joins the
+residual stream (a stage), the first position it changes, and how its starting stream is
+built from the base run and the source run. Runs are grouped by first changed position into
+buckets (merged where a shorter loop costs less than the extra positions, by a simple cost
+model), and each bucket is cut into chunks that fit the memory budget.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from causal_mi.effects.metrics import metric_values
+from causal_mi.engine import incremental as inc
+
+FAMILIES_FAST = (
+    "resid_pre",
+    "resid_mid",
+    "resid_post",
+    "attn_out",
+    "mlp_out",
+    "head_out",
+    "head_q",
+    "head_k",
+    "head_v",
+    "head_pattern",
+    "head_out_by_pos",
+    "neurons",
+)
+
+# cost model for merging buckets: fixed seconds per stage step, and arithmetic throughput
+_COST = {"cpu": (1.5e-4, 6e10), "cuda": (4e-4, 2e13)}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One patched run: grid coordinates, joining stage, first changed position, and the
+    family's arguments (layer, position or None, head or neuron or None)."""
+
+    coords: tuple[int, ...]
+    stage: int
+    p0: int
+    layer: int
+    pos: int | None
+    unit: int | None
+
+
+@dataclass
+class Result:
+    values: np.ndarray  # [n_runs, B] metric per run and prompt (runs in input order)
+    clean: np.ndarray  # [B]
+    corrupt: np.ndarray
+    flops: int
+    seconds: float
+    chunks: int
+
+
+def runs_for(family: str, m: inc.Model, length: int, layer: int) -> list[Run]:
+    """The runs of ``family`` in grid order (the order of ``effects.patching``)."""
+    L, H, P = m.n_layers, m.n_heads, length
+    if family in ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"):
+        offset = {"resid_pre": 0, "resid_mid": 1, "attn_out": 1, "resid_post": 2, "mlp_out": 2}
+        return [
+            Run((la, p), 2 * la + offset[family], p, la, p, None)
+            for la in range(L)
+            for p in range(P)
+        ]
+    if family == "head_out_by_pos":
+        return [
+            Run((la, p, h), 2 * la + 1, p, la, p, h)
+            for la in range(L)
+            for p in range(P)
+            for h in range(H)
+        ]
+    if family.startswith("head_"):
+        return [Run((la, h), 2 * la + 1, 0, la, None, h) for la in range(L) for h in range(H)]
+    if family == "neurons":
+        return [Run((i,), 2 * layer + 2, 0, layer, None, i) for i in range(m.d_mlp)]
+    raise ValueError(f"unknown sweep family '{family}'; valid: {', '.join(FAMILIES_FAST)}")
+
+
+def _keep(family: str, runs: list[Run]) -> tuple[frozenset[str], frozenset[str], tuple]:
+    """(what the base run keeps, what the source run keeps, MLP layers whose neurons)."""
+    kv = {"k", "v"} if any(r.p0 > 0 for r in runs) else set()
+    if family in ("head_out", "head_out_by_pos"):
+        return frozenset(kv | {"z"}), frozenset({"z"}), ()
+    if family in ("head_q", "head_k", "head_v"):
+        return frozenset(kv | {"q", "k", "v", "z"}), frozenset({family[-1]}), ()
+    if family == "head_pattern":
+        return frozenset(kv | {"v", "z"}), frozenset({"pattern"}), ()
+    if family == "neurons":
+        return frozenset(kv), frozenset(), (runs[0].layer,) if runs else ()
+    return frozenset(kv), frozenset(), ()
+
+
+def _builder(family: str, m: inc.Model, base: inc.Record, src: inc.Record, runs, p0: int):
+    """build(stage, lo, hi) for the chunk ``runs`` sorted by stage, starting at ``p0``."""
+    w = m.w
+
+    def head_delta(r: Run) -> torch.Tensor:  # [B, P, d]: the head's new minus old term
+        la, h = r.layer, r.unit
+        if family == "head_pattern":
+            z = src.pattern[la][:, h] @ base.v[la][:, h]
+        else:
+            q, k, v = (getattr(src if family == f"head_{c}" else base, c)[la][:, h] for c in "qkv")
+            z = inc.attend(m, q, k, v, 0)[0]
+        return (z - base.z[la][:, h]) @ w.W_O[la][h]
+
+    def component(rec: inc.Record, s: int) -> torch.Tensor:  # what the sub-layer before s adds
+        return rec.streams[s] - rec.streams[s - 1]
+
+    def build(s: int, lo: int, hi: int) -> torch.Tensor:
+        part = runs[lo:hi]
+        n = hi - lo
+        start = base.streams[s][:, p0:]
+        if family in ("resid_pre", "resid_mid", "resid_post"):
+            out = start.unsqueeze(0).repeat(n, 1, 1, 1)
+            pos = torch.tensor([r.pos for r in part])
+            out[torch.arange(n), :, pos - p0] = src.streams[s][:, pos].transpose(0, 1)
+            return out
+        if family in ("attn_out", "mlp_out", "head_out_by_pos"):
+            out = start.unsqueeze(0).repeat(n, 1, 1, 1)
+            pos = torch.tensor([r.pos for r in part])
+            if family == "head_out_by_pos":
+                la = part[0].layer
+                heads = torch.tensor([r.unit for r in part])
+                dz = src.z[la][:, heads, pos] - base.z[la][:, heads, pos]  # [B, n, dh]
+                delta = torch.einsum("bne,ned->nbd", dz, w.W_O[la][heads])
+            else:
+                delta = (component(src, s) - component(base, s))[:, pos].transpose(0, 1)
+            out[torch.arange(n), :, pos - p0] += delta
+            return out
+        if family == "neurons":
+            la = part[0].layer
+            idx = torch.tensor([r.unit for r in part])
+            d_post = src.post[la][..., idx] - base.post[la][..., idx]  # [B, P, n]
+            delta = torch.einsum("bpn,nd->nbpd", d_post[:, p0:], w.W_out[la][idx])
+            return start.unsqueeze(0) + delta
+        if family == "head_out":
+            la = part[0].layer
+            heads = _index([r.unit for r in part])
+            dz = src.z[la][:, heads, p0:] - base.z[la][:, heads, p0:]  # [B, n, t, dh]
+            return start.unsqueeze(0) + torch.einsum("bnpe,ned->nbpd", dz, w.W_O[la][heads])
+        return start.unsqueeze(0) + torch.stack([head_delta(r)[:, p0:] for r in part])
+
+    return build
+
+
+def _index(units: list[int]) -> slice | torch.Tensor:
+    """A slice where ``units`` are consecutive (a view, no gather), else an index tensor."""
+    if units == list(range(units[0], units[0] + len(units))):
+        return slice(units[0], units[0] + len(units))
+    return torch.tensor(units)
+
+
+def _bytes_per_run(m: inc.Model, B: int, t: int, P: int) -> int:
+    """Rough peak bytes one run adds to a chunk (activations of ``t`` positions, logits)."""
+    d, hd = m.d_model, m.n_heads * m.d_head
+    item = m.dtype.itemsize if hasattr(m.dtype, "itemsize") else 4
+    per_pos = 6 * d + 4 * hd + 3 * max(m.d_mlp, d) + 3 * m.n_heads * P
+    return B * (t * per_pos * item + m.vocab * (item + 16))
+
+
+def _buckets(m: inc.Model, runs: list[Run], B: int, P: int, device: str) -> list[list[int]]:
+    """Indices of ``runs`` grouped into buckets sharing one start position; adjacent start
+    positions merge where the cost model says one longer loop is cheaper."""
+    overhead, rate = _COST.get(device, _COST["cpu"])
+    starts = sorted({r.p0 for r in runs})
+    by_start = {p: [i for i, r in enumerate(runs) if r.p0 == p] for p in starts}
+    # counts[k][s]: runs starting at starts[:k] that join at stage s (prefix sums)
+    counts = np.zeros((len(starts) + 1, m.final + 1), dtype=np.int64)
+    for k, p in enumerate(starts):
+        counts[k + 1] = counts[k]
+        for i in by_start[p]:
+            counts[k + 1, runs[i].stage] += 1
+    K = len(starts)
+    # flops[a, s]: one prompt's run joining at stage s, recomputed from position starts[a]
+    flops = np.array([[m.run_flops(s, p, P) for s in range(m.final + 1)] for p in starts])
+    best = np.full(K + 1, np.inf)
+    best[0] = 0.0
+    cut = [0] * (K + 1)
+    for b in range(1, K + 1):
+        n = counts[b] - counts[:b]  # [a, stage]: runs of starts[a..b-1]
+        work = (n * flops[:b]).sum(1) * B / rate
+        steps = m.final - np.argmax(n > 0, axis=1) + 1
+        c = best[:b] + overhead * steps + work
+        a = int(np.argmin(c))
+        best[b], cut[b] = c[a], a
+    out, b = [], len(starts)
+    while b > 0:
+        a = cut[b]
+        out.append([i for p in starts[a:b] for i in by_start[p]])
+        b = a
+    return out[::-1]
+
+
+def run_sweep(
+    m: inc.Model,
+    family: str,
+    base_tokens: torch.Tensor,
+    src_tokens: torch.Tensor,
+    answer: torch.Tensor,
+    wrong: torch.Tensor,
+    *,
+    metric_name: str,
+    base_is_clean: bool,
+    layer: int = 0,
+    max_memory: int = 64 * 2**20,
+    progress=None,
+) -> tuple[list[Run], Result]:
+    """Every run of ``family`` patched from ``src_tokens``' run into ``base_tokens``' run."""
+    t0 = time.perf_counter()
+    B, P = base_tokens.shape
+    runs = runs_for(family, m, P, layer)
+    if family in ("mlp_out", "resid_mid", "neurons") and m.d_mlp == 0:
+        raise ValueError(f"'{family}' needs MLPs; this model is attention-only")
+    keep_b, keep_s, post = _keep(family, runs)
+    base, src = inc.record_pair(m, base_tokens, src_tokens, keep_b, keep_s, post)
+    flops = 2 * B * m.run_flops(0, 0, P)  # the two recorded runs (at least)
+    clean_rec = base if base_is_clean else src
+    clean_lp = torch.log_softmax(clean_rec.logits.double(), -1)
+
+    def score(logits: torch.Tensor) -> np.ndarray:
+        n = logits.shape[0] // B
+        return metric_values(
+            metric_name, logits, answer.repeat(n), wrong.repeat(n), clean_lp.repeat(n, 1)
+        ).numpy()
+
+    device = m.device.type
+    values = np.zeros((len(runs), B))
+    plan = []
+    for bucket in _buckets(m, runs, B, P, device):
+        p0 = min(runs[i].p0 for i in bucket)
+        order = sorted(bucket, key=lambda i: (runs[i].stage, i))
+        cap = max(1, int(max_memory // _bytes_per_run(m, B, P - p0, P)))
+        plan += [(p0, order[lo : lo + cap]) for lo in range(0, len(order), cap)]
+    for done, (p0, chunk) in enumerate(plan):
+        part = [runs[i] for i in chunk]
+        stages = [r.stage for r in part]
+        logits = inc.resume(m, base, stages, p0, _builder(family, m, base, src, part, p0))
+        values[chunk] = score(logits.reshape(-1, logits.shape[-1])).reshape(len(chunk), B)
+        flops += B * sum(m.run_flops(s, p0, P) for s in stages)
+        if progress is not None:
+            progress(done + 1, len(plan))
+    ends = score(torch.cat([clean_rec.logits, (src if base_is_clean else base).logits]))
+    result = Result(
+        values,
+        ends[:B],
+        ends[B:],
+        flops,
+        time.perf_counter() - t0,
+        len(plan),
+    )
+    return runs, result
