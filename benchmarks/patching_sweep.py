@@ -1,7 +1,8 @@
 """Benchmark: causal-mi's patching sweeps vs transformer_lens' get_act_patch_* functions.
 
 Same model, same data, same process, interleaved repeats; reports median time, ratio, max
-abs difference of the results, peak RSS growth of each call, and the fraction of the FLOP
+abs difference of the results, peak memory growth of one call (each measured alone in a
+fresh process, so neither side reuses memory the other freed), and the fraction of the FLOP
 bound causal-mi reached (the arithmetic its reduced computation needs, divided by its time
 and by this machine's measured matrix-product throughput). Both sides are timed end to end
 from tokens: transformer_lens' time includes the clean ``run_with_cache`` its patching
@@ -113,26 +114,15 @@ def _load() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=["zoo", "gpt2-small"], default="zoo")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--length", type=int, default=24)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--families", default="head_out,resid_pre")
-    ap.add_argument("--max-memory", type=int, default=64, help="MiB for causal-mi's sweeps")
-    ap.add_argument("--device", default="cpu")
-    args = ap.parse_args()
-
+def _setup(args):
+    """(model, task, TL sweep, our sweep) for ``args``."""
     import transformer_lens.patching as patching
 
     from causal_mi.effects.patching import act_patch
     from causal_mi.models.loading import load_model
 
     torch.set_grad_enabled(False)
-    tmp = tempfile.TemporaryDirectory()
-    ref = "zoo:induction-2l" if args.model == "zoo" else gpt2_small_shape(Path(tmp.name))
-    model = load_model(ref, device=args.device)
+    model = load_model(args.ref, device=args.device)
     task = make_task(model, args.batch, args.length)
     dev = args.device
     clean = torch.tensor([e.clean for e in task.examples], device=dev)
@@ -145,50 +135,98 @@ def main() -> None:
         rows = torch.arange(len(last), device=last.device)
         return (last[rows, ans] - last[rows, wrong]).mean()
 
-    def tl_sweep(fn_name):
+    def tl_sweep(family):
         _, cache = model.bridge.run_with_cache(clean)  # the clean cache a TL user runs first
-        return getattr(patching, fn_name)(model.bridge, corrupt, cache, tl_metric)
+        return getattr(patching, TL_FN[family])(model.bridge, corrupt, cache, tl_metric)
 
     def ours(family):
         return act_patch(model, task, family, max_memory=args.max_memory * 2**20)
 
+    return model, tl_sweep, ours
+
+
+def _memory_probe(args) -> None:
+    """In a fresh process: peak memory growth of one call (RSS on CPU, allocator on GPU)."""
+    _, tl_sweep, ours = _setup(args)
+    fn = tl_sweep if args.memory_probe == "tl" else ours
+    if args.device == "cuda":
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn(args.families)
+        print((torch.cuda.max_memory_allocated() - base) / 2**20)
+        return
+    base = _rss_mib()
+    _peak_reset()
+    fn(args.families)
+    print(_peak_mib() - base)
+
+
+def _probe(args, impl: str, family: str) -> float:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, __file__, "--ref", args.ref, "--batch", str(args.batch)]
+    cmd += ["--length", str(args.length), "--device", args.device, "--families", family]
+    cmd += ["--max-memory", str(args.max_memory), "--memory-probe", impl]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=["zoo", "gpt2-small"], default="zoo")
+    ap.add_argument("--ref", help=argparse.SUPPRESS)  # set for the memory probes
+    ap.add_argument("--memory-probe", choices=["tl", "ours"], help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--length", type=int, default=24)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--families", default="head_out,resid_pre")
+    ap.add_argument("--max-memory", type=int, default=64, help="MiB for causal-mi's sweeps")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    if args.memory_probe:
+        return _memory_probe(args)
+
+    tmp = tempfile.TemporaryDirectory()
+    args.ref = "zoo:induction-2l" if args.model == "zoo" else gpt2_small_shape(Path(tmp.name))
+    model, tl_sweep, ours = _setup(args)
+    dev = args.device
+    families = args.families.split(",")
     peak = matmul_peak() if dev == "cpu" else float("nan")
-    ours(args.families.split(",")[0])  # warm-up: weight views, lazy imports
-    tl_sweep(TL_FN[args.families.split(",")[0]])
+    ours(families[0])  # warm-up: weight views, lazy imports
+    tl_sweep(families[0])
     print(
-        f"model {args.model} ({ref}), batch {args.batch} x {args.length}, device {dev}, "
+        f"model {args.model} ({args.ref}), batch {args.batch} x {args.length}, device {dev}, "
         f"torch threads {torch.get_num_threads()}, repeats {args.repeats}, "
         f"matmul peak {peak / 1e9:.0f} GFLOP/s, load average {_load()}"
     )
-    print(
-        "| sweep | patches | transformer_lens s | causal-mi s | speed-up | max abs diff | "
-        "peak RSS growth TL / ours (MiB) | causal-mi GFLOP | fraction of FLOP bound |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for family in args.families.split(","):
-        tl_times, our_times, tl_mem, our_mem = [], [], [], []
+    rows = []
+    for family in families:
+        tl_times, our_times = [], []
         for _ in range(args.repeats):
-            base = _rss_mib()
-            _peak_reset()
             t = time.perf_counter()
-            want = tl_sweep(TL_FN[family])
+            want = tl_sweep(family)
             tl_times.append(time.perf_counter() - t)
-            tl_mem.append(_peak_mib() - base)
-            base = _rss_mib()
-            _peak_reset()
             t = time.perf_counter()
             got = ours(family)
             our_times.append(time.perf_counter() - t)
-            our_mem.append(_peak_mib() - base)
         diff = float((torch.tensor(got.grid) - want.double().cpu()).abs().max())
         tl_s, our_s = statistics.median(tl_times), statistics.median(our_times)
+        rows.append((family, got, tl_s, our_s, diff))
+    print(f"load average after the timings: {_load()}")
+    print(
+        "| sweep | patches | transformer_lens s | causal-mi s | speed-up | max abs diff | "
+        "peak memory growth TL / ours (MiB) | causal-mi GFLOP | fraction of FLOP bound |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for family, got, tl_s, our_s, diff in rows:
+        mem = f"{_probe(args, 'tl', family):.0f} / {_probe(args, 'ours', family):.0f}"
         frac = got.flops / our_s / peak
         print(
             f"| {family} | {got.per_example.shape[0]} | {tl_s:.3f} | {our_s:.3f} | "
-            f"{tl_s / our_s:.1f}x | {diff:.1e} | {max(tl_mem):.0f} / {max(our_mem):.0f} | "
-            f"{got.flops / 1e9:.1f} | {frac:.0%} |"
+            f"{tl_s / our_s:.1f}x | {diff:.1e} | {mem} | {got.flops / 1e9:.1f} | {frac:.0%} |"
         )
-    print(f"load average after: {_load()}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import typer
 
-from causal_mi.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, CausalMIError
+from causal_mi.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    CausalMIError,
+    OptionError,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -28,6 +35,15 @@ OUT = typer.Option(Path("reports"), "--out", "-o", help="Directory for the outpu
 DEVICE = typer.Option("cpu", "--device", help="cpu | cuda | auto")
 ROWS = typer.Option(256, "--max-rows", help="Rows (examples x interventions) per forward pass.")
 DEBUG = typer.Option(False, "--debug", help="Show tracebacks of internal errors.")
+PRECISION = typer.Option(
+    "fp32", "--precision", help="fp32 | bf16 | fp16: the weights' precision (reduced: for GPUs)."
+)
+MEMORY = typer.Option(
+    None,
+    "--max-memory",
+    help="Working-memory budget for the forward passes, e.g. 512MiB or 2GB (a bare number "
+    "means MiB); long sweeps are cut into chunks that fit.",
+)
 ABL_CHECK = typer.Option(
     True,
     "--ablation-check/--no-ablation-check",
@@ -45,8 +61,30 @@ def _device(name: str) -> str:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name not in ("cpu", "cuda"):
-        raise CausalMIError(f"unknown device '{name}'; valid: auto, cpu, cuda")
+        raise OptionError(f"unknown device '{name}'; valid: auto, cpu, cuda")
     return name
+
+
+def _budget(text: str | None) -> int | None:
+    if text is None:
+        return None
+    from causal_mi.engine.budget import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise OptionError(f"--max-memory: {exc}") from None
+
+
+def _rows(prep, max_rows: int, budget: int | None) -> int:
+    """``max_rows``, lowered to fit ``budget`` bytes for the file's longest prompt."""
+    if budget is None:
+        return max_rows
+    from causal_mi.engine.budget import rows_for
+
+    length = max(e.length for e in prep.task.examples)
+    itemsize = next(prep.model.bridge.parameters()).dtype.itemsize
+    return min(max_rows, rows_for(prep.model.bridge.cfg, length, budget, itemsize))
 
 
 def _progress_bar():
@@ -73,15 +111,18 @@ def _run(
     debug: bool,
     verify: bool,
     ablation_check: bool = True,
+    precision: str = "fp32",
+    max_memory: str | None = None,
 ) -> int:
     from causal_mi import pipeline
 
     try:
         dev = _device(device)
+        budget = _budget(max_memory)
         prepared, errors = [], []
         for f in files:
             try:
-                prepared.append(pipeline.prepare(f, device=dev))
+                prepared.append(pipeline.prepare(f, device=dev, precision=precision))
             except CausalMIError as exc:
                 errors.append(exc)
         if errors:
@@ -93,6 +134,7 @@ def _run(
         bar = _progress_bar()
         for prep in prepared:
             name = prep.hypothesis.spec.name
+            max_rows = _rows(prep, max_rows, budget)
             target = out if len(prepared) == 1 else out / prep.hypothesis.path.stem
             partial = target / ".partial"  # finished passes; a rerun resumes from them
             if bar is not None:
@@ -170,13 +212,25 @@ def verify(
     max_rows: int = ROWS,
     debug: bool = DEBUG,
     ablation_check: bool = ABL_CHECK,
+    precision: str = PRECISION,
+    max_memory: str = MEMORY,
 ) -> None:
     """Measure, decide every claim, write report.md, results.json and junit.xml.
 
     Exit 0 if all claims hold, 1 if any fails, 2 on a bad file or model, 3 on internal error.
     """
     raise typer.Exit(
-        _run(files, out, device, max_rows, debug, verify=True, ablation_check=ablation_check)
+        _run(
+            files,
+            out,
+            device,
+            max_rows,
+            debug,
+            verify=True,
+            ablation_check=ablation_check,
+            precision=precision,
+            max_memory=max_memory,
+        )
     )
 
 
@@ -188,11 +242,80 @@ def run(
     max_rows: int = ROWS,
     debug: bool = DEBUG,
     ablation_check: bool = ABL_CHECK,
+    precision: str = PRECISION,
+    max_memory: str = MEMORY,
 ) -> None:
     """Measure and write report.md and results.json (exit 0 whatever the verdicts)."""
     raise typer.Exit(
-        _run(files, out, device, max_rows, debug, verify=False, ablation_check=ablation_check)
+        _run(
+            files,
+            out,
+            device,
+            max_rows,
+            debug,
+            verify=False,
+            ablation_check=ablation_check,
+            precision=precision,
+            max_memory=max_memory,
+        )
     )
+
+
+@app.command()
+def sweep(
+    file: Path = typer.Argument(..., help="A hypothesis file: its model, task and metric."),
+    family: list[str] = typer.Option(
+        ["head_out"],
+        "--family",
+        "-f",
+        help="resid_pre | resid_mid | resid_post | attn_out | mlp_out | head_out | head_q | "
+        "head_k | head_v | head_pattern | head_out_by_pos | neurons (repeatable)",
+    ),
+    direction: str = typer.Option(
+        "restore", "--direction", help="restore: clean into corrupt | ablate: corrupt into clean"
+    ),
+    layer: int = typer.Option(0, "--layer", help="the MLP layer of the 'neurons' family"),
+    method: str = typer.Option("auto", "--method", help="auto | incremental | hooks"),
+    out: Path = OUT,
+    device: str = DEVICE,
+    precision: str = PRECISION,
+    max_memory: str = MEMORY,
+    debug: bool = DEBUG,
+) -> None:
+    """Patch every index of a site family (the get_act_patch_* family as one call); write
+    sweep-<family>.csv (labelled table), .json (grid) and .svg (heatmap)."""
+    from causal_mi.sweep_command import run_sweeps
+
+    try:
+        code = run_sweeps(
+            file,
+            family,
+            direction,
+            layer,
+            method,
+            out,
+            _device(device),
+            precision,
+            _budget(max_memory),
+            _progress_bar(),
+            typer.echo,
+            _err,
+        )
+    except CausalMIError as exc:
+        _err(f"causal-mi: {exc}")
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        _err("causal-mi: interrupted; sweeps finished before the interruption were written")
+        code = 130
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        _err(
+            f"causal-mi: internal error: {type(exc).__name__}: {exc}\n"
+            "this is a bug in causal-mi; rerun with --debug for the traceback and report it"
+        )
+        code = EXIT_INTERNAL
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -251,7 +374,7 @@ def _discover(
     from causal_mi.tasks.registry import build_task
 
     if (generator is None) == (task_file is None):
-        raise CausalMIError("give exactly one of --generator or --task-file")
+        raise OptionError("give exactly one of --generator or --task-file")
     out = out.resolve()
     scheme, _, rest = model_ref.partition(":")
     if scheme in ("path", "hf") and Path(rest).exists():  # the file may live elsewhere
@@ -268,7 +391,7 @@ def _discover(
             Hypothesis, out, model_ref, generator, task_file, n, seed, metric, ablation
         )
     except ValidationError as exc:
-        raise CausalMIError(f"invalid discover options: {exc.errors()[0]['msg']}") from None
+        raise OptionError(f"invalid discover options: {exc.errors()[0]['msg']}") from None
     loaded = load_model(model_ref, base_dir=Path.cwd(), device=_device(device))
     task = build_task(spec, out, loaded.tokens)
     proposal = propose(

@@ -69,6 +69,12 @@ class InputError(CausalMIError):
         return f"{head}:\n" + "\n".join(f"  {p}" for p in self.problems)
 
 
+class OptionError(CausalMIError):
+    """A bad command-line option or API argument (exit code 2, nothing measured)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
 class ModelLoadError(InputError):
     """A model reference could not be resolved or loaded. Exit code 2."""
 

@@ -35,23 +35,30 @@ class Prepared:
     task: Task
 
 
-_MODEL_CACHE: dict[tuple[str, str, str], LoadedModel] = {}
+_MODEL_CACHE: dict[tuple[str, str, str, str], LoadedModel] = {}
 
 
-def prepare(path: str | Path, *, device: str = "cpu", seed: int | None = None) -> Prepared:
+def prepare(
+    path: str | Path, *, device: str = "cpu", seed: int | None = None, precision: str = "fp32"
+) -> Prepared:
     """Load and validate one file against its model; raises :class:`InputError` (exit 2).
-    ``seed`` replaces the file's task seed (stability checks across task samples)."""
+    ``seed`` replaces the file's task seed (stability checks across task samples);
+    ``precision`` the weights' precision (see :func:`causal_mi.models.loading.load_model`)."""
     hyp = load_hypothesis(path)
     if seed is not None:
         import dataclasses
 
         task_spec = hyp.spec.task.model_copy(update={"seed": seed})
         hyp = dataclasses.replace(hyp, spec=hyp.spec.model_copy(update={"task": task_spec}))
-    key = (hyp.spec.model, str(hyp.base_dir), device)
+    key = (hyp.spec.model, str(hyp.base_dir), device, precision)
     model = _MODEL_CACHE.get(key)
     if model is None:
         model = load_model(
-            hyp.spec.model, base_dir=hyp.base_dir, device=device, where=hyp.model_location
+            hyp.spec.model,
+            base_dir=hyp.base_dir,
+            device=device,
+            where=hyp.model_location,
+            precision=precision,
         )
         _MODEL_CACHE[key] = model
     problems = check_dims(hyp, model.dims)

@@ -10,6 +10,7 @@ them are stacked into as few forward passes as the row budget allows.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,6 +144,7 @@ def act_patch(
     if method not in ("auto", "incremental", "hooks"):
         raise ValueError(f"unknown method '{method}'; valid: auto, incremental, hooks")
     length = lengths.pop()
+    t0 = time.perf_counter()
     if method != "hooks":
         why = _incremental_unavailable(model, task, family)
         if why is None:
@@ -162,6 +164,7 @@ def act_patch(
         index,
         float(r.clean.mean()),
         float(r.corrupt.mean()),
+        seconds=time.perf_counter() - t0,
     )
 
 

@@ -1,0 +1,138 @@
+"""``causal-mi sweep`` and the run settings ``--max-memory`` / ``--precision``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from causal_mi.cli import app
+from causal_mi.engine.budget import parse_size, row_bytes, rows_for
+from tests.cli.test_bad_input import hypothesis_text
+
+
+@pytest.fixture()
+def hyp(tmp_path, mlp_dir):
+    p = tmp_path / "h.yaml"
+    p.write_text(hypothesis_text(mlp_dir))
+    return p
+
+
+def _invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_sweep_writes_table_grid_and_heatmap(hyp, tmp_path, mlp_model):
+    out = tmp_path / "out"
+    r = _invoke("sweep", hyp, "-f", "head_out", "-f", "resid_pre", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "head_out: " in r.output and "top fraction of G" in r.output
+    doc = json.loads((out / "sweep-head_out.json").read_text())
+    assert doc["schema"] == "causal-mi/sweep/v1" and doc["engine"] == "incremental"
+    grid = np.array(doc["grid"])
+    assert grid.shape == (mlp_model.dims.n_layers, mlp_model.dims.n_heads)
+    lines = (out / "sweep-resid_pre.csv").read_text().splitlines()
+    assert lines[0] == "layer,pos,metric,fraction_of_G"
+    assert len(lines) - 1 == mlp_model.dims.n_layers * doc["length"]
+    assert (out / "sweep-head_out.svg").read_text().startswith("<svg")
+    # the file's numbers are the API's numbers
+    from causal_mi import pipeline
+    from causal_mi.effects.patching import act_patch
+
+    prep = pipeline.prepare(hyp)
+    want = act_patch(prep.model, prep.task, "head_out", method="hooks")
+    np.testing.assert_allclose(grid, want.grid, atol=1e-4)
+
+
+def test_sweep_budget_and_hooks_method_agree(hyp, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _invoke("sweep", hyp, "-f", "attn_out", "-o", a, "--max-memory", "1KiB").exit_code == 0
+    r = _invoke("sweep", hyp, "-f", "attn_out", "-o", b, "--method", "hooks")
+    assert r.exit_code == 0, r.output
+    ga = np.array(json.loads((a / "sweep-attn_out.json").read_text())["grid"])
+    doc = json.loads((b / "sweep-attn_out.json").read_text())
+    assert doc["engine"] == "hooks"
+    np.testing.assert_allclose(ga, np.array(doc["grid"]), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-f", "heads"], "unknown sweep family 'heads'; valid: resid_pre"),
+        (["--direction", "forward"], "valid: restore, ablate"),
+        (["--method", "fast"], "valid: auto, incremental, hooks"),
+        (["--max-memory", "lots"], "--max-memory: invalid memory size 'lots'"),
+        (["--max-memory", "-5MB"], "invalid memory size"),
+        (["--precision", "fp8"], "unknown precision 'fp8'; valid: fp32, bf16, fp16"),
+        (["-f", "neurons", "--layer", "7"], "--layer 7 is out of range"),
+    ],
+)
+def test_sweep_bad_options(hyp, tmp_path, args, message):
+    out = tmp_path / "out"
+    r = _invoke("sweep", hyp, "-o", out, *args)
+    assert r.exit_code == 2, r.output
+    assert message in r.output
+    assert "Traceback" not in r.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_sweep_mlp_family_on_attention_only_model(tmp_path, attn_only_dir):
+    p = tmp_path / "h.yaml"
+    p.write_text(hypothesis_text(attn_only_dir))
+    r = _invoke("sweep", p, "-f", "mlp_out", "-o", tmp_path / "out")
+    assert r.exit_code == 2 and "mlp_out: 'mlp_out' needs MLPs" in r.output
+
+
+def test_sweep_bad_file_is_reported_like_verify(tmp_path, mlp_dir):
+    p = tmp_path / "h.yaml"
+    p.write_text(hypothesis_text(mlp_dir, metric="logit_dif"))
+    r = _invoke("sweep", p, "-o", tmp_path / "out")
+    assert r.exit_code == 2 and f"{p}:5:" in r.output and "logit_diff" in r.output
+
+
+def test_verify_with_memory_budget_gives_same_results(hyp, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _invoke("verify", hyp, "-o", a, "--no-ablation-check").exit_code == 0
+    r = _invoke("verify", hyp, "-o", b, "--no-ablation-check", "--max-memory", "64KiB")
+    assert r.exit_code == 0, r.output
+    ra = json.loads((a / "results.json").read_text())["claims"]
+    rb = json.loads((b / "results.json").read_text())["claims"]
+    keys = ("point", "lower", "upper")
+    np.testing.assert_allclose(
+        [[c[k] for k in keys] for c in ra], [[c[k] for k in keys] for c in rb], atol=1e-4
+    )
+    from causal_mi import cli, pipeline
+
+    assert cli._rows(pipeline.prepare(hyp), 256, parse_size("64KiB")) < 4  # the budget bites
+
+
+def test_reduced_precision_runs_and_stays_close(hyp, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _invoke("sweep", hyp, "-f", "head_out", "-o", a).exit_code == 0
+    r = _invoke("sweep", hyp, "-f", "head_out", "-o", b, "--precision", "bf16")
+    assert r.exit_code == 0, r.output
+    ga = np.array(json.loads((a / "sweep-head_out.json").read_text())["grid"])
+    doc = json.loads((b / "sweep-head_out.json").read_text())
+    assert doc["precision"] == "bf16"
+    gb = np.array(doc["grid"])
+    assert not np.array_equal(ga, gb)  # really ran in another precision
+    np.testing.assert_allclose(gb, ga, atol=0.1 * np.abs(ga).max() + 0.05)
+
+
+def test_parse_size_and_rows():
+    assert parse_size("512MiB") == 512 * 2**20
+    assert parse_size("2GB") == 2 * 10**9
+    assert parse_size("1.5GiB") == int(1.5 * 2**30)
+    assert parse_size("100") == 100 * 2**20
+    for bad in ("", "MB", "5 parsecs", "0", "-1GB"):
+        with pytest.raises(ValueError, match="invalid memory size"):
+            parse_size(bad)
+
+    class Cfg:
+        d_model, n_heads, d_head, d_mlp, d_vocab, attn_only = 768, 12, 64, 3072, 50257, False
+
+    per_row = row_bytes(Cfg, 24)
+    assert rows_for(Cfg, 24, 10 * per_row) == 10
+    assert rows_for(Cfg, 24, 1) == 1  # never zero rows
