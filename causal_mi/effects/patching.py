@@ -49,6 +49,8 @@ class PatchSweep:
     corrupt: float
     flops: int = 0  # arithmetic the incremental engine did (0: hook engine)
     seconds: float = 0.0
+    clean_values: np.ndarray | None = None  # [n_examples] metric of the clean run
+    corrupt_values: np.ndarray | None = None
 
     def table(self):
         """One row per index: its coordinates, the mean metric, and the fraction of G."""
@@ -165,6 +167,8 @@ def act_patch(
         float(r.clean.mean()),
         float(r.corrupt.mean()),
         seconds=time.perf_counter() - t0,
+        clean_values=r.clean,
+        corrupt_values=r.corrupt,
     )
 
 
@@ -226,4 +230,6 @@ def _incremental(
         float(r.corrupt.mean()),
         flops=r.flops,
         seconds=r.seconds,
+        clean_values=r.clean,
+        corrupt_values=r.corrupt,
     )

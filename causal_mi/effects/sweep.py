@@ -1,7 +1,10 @@
 """Sweeps: one quantity for every head (or MLP) of a model, as a table and a grid.
 
-The same conditions as :mod:`causal_mi.effects.quantities`, stacked into as few forward
-passes as the engine's row budget allows.
+The quantities of :mod:`causal_mi.effects.quantities` with bootstrap intervals. A head's
+``restore``, and its ``effect`` under resample ablation, patch one head from the paired run:
+those run as an :func:`~causal_mi.effects.patching.act_patch` sweep (the incremental engine
+where the architecture allows, per token length); other cases stack the quantities'
+conditions into as few hook passes as the row budget allows.
 """
 
 from __future__ import annotations
@@ -80,23 +83,24 @@ def sweep(
         qs = [Q.restore(s) for s in sites]
     else:
         raise ValueError(f"unknown sweep quantity '{quantity}'; valid: effect, restore")
-    conds = {k: c for q in qs for k, c in q.conditions.items()}
-    keys = list(conds)
-    r = Engine(model, max_rows=max_rows, progress=progress).run(
-        task, [conds[k] for k in keys], metric(metric_name)
-    )
-    values = {k: r.values[i] for i, k in enumerate(keys)}
-    den = r.clean - r.corrupt
-    ests = tuple(
-        bootstrap_ratio(
-            q.numerator(r.clean, r.corrupt, values),
-            den,
-            label=q.label,
-            confidence=confidence,
-            n_boot=n_boot,
-            seed=seed,
+    if kind == "head" and (quantity == "restore" or ablation == "resample"):
+        # one patch per head from the paired run: the incremental engine's head_out sweep
+        direction = "restore" if quantity == "restore" else "ablate"
+        per, clean, corrupt = _paired(model, task, "head_out", direction, metric_name, max_rows)
+        nums = [clean - p if quantity == "effect" else p - corrupt for p in per]
+        den = clean - corrupt
+    else:
+        conds = {k: c for q in qs for k, c in q.conditions.items()}
+        keys = list(conds)
+        r = Engine(model, max_rows=max_rows, progress=progress).run(
+            task, [conds[k] for k in keys], metric(metric_name)
         )
-        for q in qs
+        values = {k: r.values[i] for i, k in enumerate(keys)}
+        nums = [q.numerator(r.clean, r.corrupt, values) for q in qs]
+        den = r.clean - r.corrupt
+    ests = tuple(
+        bootstrap_ratio(num, den, label=q.label, confidence=confidence, n_boot=n_boot, seed=seed)
+        for q, num in zip(qs, nums, strict=True)
     )
     grid = np.array([e.point for e in ests]).reshape(shape)
     return Sweep(quantity, tuple(sites), ests, grid)
@@ -119,19 +123,33 @@ def resid_sweep(
     length = max(set(lengths), key=lengths.count)
     exs = tuple(e for e in task.examples if e.length == length)[:max_examples]
     sub = Task(task.name, exs)
-    qs = [
-        Q.restore(Site(Kind.RESID, layer, channel="resid_pre", pos=(p,)))
-        for layer in range(model.dims.n_layers)
-        for p in range(length)
-    ]
-    conds = {k: c for q in qs for k, c in q.conditions.items()}
-    keys = list(conds)
-    r = Engine(model, max_rows=max_rows, progress=progress).run(
-        sub, [conds[k] for k in keys], metric(metric_name)
+    per, clean, corrupt = _paired(model, sub, "resid_pre", "restore", metric_name, max_rows)
+    g = (clean - corrupt).mean()
+    grid = ((per - corrupt).mean(axis=1) / g if g else np.full(len(per), np.nan)).reshape(
+        model.dims.n_layers, length
     )
-    values = {k: r.values[i] for i, k in enumerate(keys)}
-    g = (r.clean - r.corrupt).mean()
-    grid = np.array(
-        [(q.numerator(r.clean, r.corrupt, values).mean() / g) if g else np.nan for q in qs]
-    ).reshape(model.dims.n_layers, length)
     return grid, model.tokens.show(list(exs[0].clean))
+
+
+def _paired(
+    model: LoadedModel, task: Task, family: str, direction: str, metric_name: str, max_rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-example metric of every index of ``family`` patched from the paired run
+    (:func:`causal_mi.effects.patching.act_patch`, run per token length): values
+    [n_indices, n_examples], clean [n_examples], corrupt [n_examples]."""
+    from causal_mi.effects.patching import act_patch
+
+    n = len(task.examples)
+    clean, corrupt, per = np.zeros(n), np.zeros(n), None
+    lengths = sorted({e.length for e in task.examples})
+    for length in lengths:
+        idx = [i for i, e in enumerate(task.examples) if e.length == length]
+        sub = Task(task.name, tuple(task.examples[i] for i in idx))
+        s = act_patch(
+            model, sub, family, direction=direction, metric_name=metric_name, max_rows=max_rows
+        )
+        if per is None:
+            per = np.zeros((s.per_example.shape[0], n))
+        per[:, idx] = s.per_example
+        clean[idx], corrupt[idx] = s.clean_values, s.corrupt_values
+    return per, clean, corrupt
