@@ -171,6 +171,8 @@ def _buckets(m: inc.Model, runs: list[Run], B: int, P: int, device: str) -> list
     positions merge where the cost model says one longer loop is cheaper."""
     overhead, rate = _COST.get(device, _COST["cpu"])
     starts = sorted({r.p0 for r in runs})
+    if len(starts) == 1:
+        return [list(range(len(runs)))]
     by_start = {p: [i for i, r in enumerate(runs) if r.p0 == p] for p in starts}
     # counts[k][s]: runs starting at starts[:k] that join at stage s (prefix sums)
     counts = np.zeros((len(starts) + 1, m.final + 1), dtype=np.int64)
@@ -223,13 +225,12 @@ def run_sweep(
     base, src = inc.record_pair(m, base_tokens, src_tokens, keep_b, keep_s, post)
     flops = 2 * B * m.run_flops(0, 0, P)  # the two recorded runs (at least)
     clean_rec = base if base_is_clean else src
-    clean_lp = torch.log_softmax(clean_rec.logits.double(), -1)
+    clean_lp = torch.log_softmax(clean_rec.logits.double(), -1) if metric_name == "kl" else None
 
     def score(logits: torch.Tensor) -> np.ndarray:
         n = logits.shape[0] // B
-        return metric_values(
-            metric_name, logits, answer.repeat(n), wrong.repeat(n), clean_lp.repeat(n, 1)
-        ).numpy()
+        ref = clean_lp.repeat(n, 1) if clean_lp is not None else None
+        return metric_values(metric_name, logits, answer.repeat(n), wrong.repeat(n), ref).numpy()
 
     device = m.device.type
     values = np.zeros((len(runs), B))

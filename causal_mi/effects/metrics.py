@@ -21,7 +21,7 @@ def metric_values(
     logits: torch.Tensor,
     answer: torch.Tensor,
     wrong: torch.Tensor,
-    clean_logprobs: torch.Tensor,
+    clean_logprobs: torch.Tensor | None,
 ) -> torch.Tensor:
     """Per-row metric: ``logits`` [R, V] at the last position -> [R] (float64)."""
     logits = logits.double()

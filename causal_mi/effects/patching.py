@@ -198,11 +198,10 @@ def _incremental(
 
     m = incremental_model(model)
     dev = m.device
-    ex = task.examples
-    clean = torch.tensor([e.clean for e in ex], device=dev)
-    corrupt = torch.tensor([e.corrupt for e in ex], device=dev)
-    answer = torch.tensor([e.answer for e in ex], device=dev)
-    wrong = torch.tensor([e.wrong for e in ex], device=dev)
+    rows = torch.tensor([(*e.clean, *e.corrupt, e.answer, e.wrong) for e in task.examples])
+    rows = rows.to(dev)
+    P = (rows.shape[1] - 2) // 2
+    clean, corrupt, answer, wrong = rows[:, :P], rows[:, P : 2 * P], rows[:, -2], rows[:, -1]
     base, src = (corrupt, clean) if direction == "restore" else (clean, corrupt)
     with torch.inference_mode():
         runs, r = run_sweep(
