@@ -165,7 +165,7 @@ def _run(
             from causal_mi.report import junit
 
             junit.write(contexts, out / "junit.xml")
-        if verify and not all(c.verdict.passed for c in contexts):
+        if verify and not all(_passed(c) for c in contexts):
             return EXIT_FAILED
         return EXIT_OK
     except CausalMIError as exc:
@@ -187,6 +187,11 @@ def _run(
         return EXIT_INTERNAL
 
 
+def _passed(ctx) -> bool:
+    """Every claim holds and no property fails (SPEC 6: exit 1 otherwise)."""
+    return ctx.verdict.passed and all(p["status"] != "fails" for p in ctx.properties)
+
+
 def _summary(ctx, target: Path) -> None:
     v = ctx.verdict
     for c in v.claims:
@@ -195,12 +200,19 @@ def _summary(ctx, target: Path) -> None:
         typer.echo(
             f"  {mark:5s}  {c.claim.claim.text:45s} {e.point:+.3f} [{e.lower:+.3f}, {e.upper:+.3f}]"
         )
+    for p in ctx.properties:
+        mark = {"holds": "holds", "fails": "FAILS"}.get(p["status"], p["status"])
+        typer.echo(f"  {mark:5s}  property {p['name']}: {p['detail']}")
     for note in ctx.measurement.notes:
         typer.echo(f"  note: {note}")
-    status = "PASS" if v.passed else "FAIL"
+    status = "PASS" if _passed(ctx) else "FAIL"
+    props = ""
+    if ctx.properties:
+        ok = sum(p["status"] == "holds" for p in ctx.properties)
+        props = f", {ok}/{len(ctx.properties)} properties hold"
     typer.echo(
         f"{status}: {v.hypothesis.spec.name}: {sum(c.passed for c in v.claims)}/"
-        f"{len(v.claims)} claims hold; report in {target}/"
+        f"{len(v.claims)} claims hold{props}; report in {target}/"
     )
 
 

@@ -48,6 +48,7 @@ class Hypothesis(_Strict):
     nodes: dict[str, str | NodeAt] = Field(default_factory=dict)
     edges: list[str] = Field(default_factory=list)
     claims: list[str] = Field(default_factory=list)
+    variables: dict[str, Any] | None = None  # discretized variables for properties (SPEC 5)
     properties: list[Any] | None = None
 
     @field_validator("nodes", "edges", "claims", mode="before")

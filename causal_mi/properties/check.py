@@ -1,0 +1,337 @@
+"""Checking properties with Z3 (SPEC 5) over observed and interventional data.
+
+1. **Observed**: every example's clean and corrupt run; each variable is discretized from the
+   recorded activation.
+2. **Interventional truth tables**: for each property, its *parents* are the boolean
+   component variables whose layer is below the property's deepest variable (outputs are
+   deepest). Every combination of parent states is set by patching on the clean run:
+   state 0 ablates the component the variable reads (its output; the file's ablation), state
+   1 keeps its clean value; the other variables are measured in that run.
+
+For each property Z3 searches the rows for one that falsifies it (``Not(property)`` and "the
+variables equal one of the rows"); a model of that query is a counterexample, reported with
+the example's prompt and the intervention. The whole set is also checked for consistency:
+a set no assignment satisfies is reported with its unsat core, and a property that holds for
+every assignment is noted as a tautology (true whatever the model does).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from causal_mi.properties import formula as F
+from causal_mi.properties.variables import Variable, discretize, raw_values
+
+MAX_PARENTS = 4
+
+
+@dataclass(frozen=True)
+class Property:
+    name: str
+    text: str
+    ast: F.Node
+    variables: tuple[str, ...]
+
+
+def parse_properties(
+    raw, variables: list[Variable], broken: frozenset[str] = frozenset()
+) -> tuple[list[Property], list]:
+    """Properties from the file's ``properties:`` list (a formula, or ``{name, formula}``);
+    returns (properties, problems) with problems as (index, key, column, message). A
+    property naming a ``broken`` variable (already reported) is dropped without a second
+    report."""
+    types = {v.name: "bool" if v.boolean else "int" for v in variables}
+    out, problems = [], []
+    for i, item in enumerate(raw or []):
+        key = None
+        if isinstance(item, dict):
+            unknown = set(item) - {"name", "formula"}
+            if unknown or "formula" not in item:
+                problems.append(
+                    (
+                        i,
+                        None,
+                        1,
+                        "a property is a formula string or a mapping with "
+                        "'formula' (and optionally 'name')",
+                    )
+                )
+                continue
+            name, text, key = str(item.get("name", item["formula"])), item["formula"], "formula"
+        else:
+            name, text = str(item), item
+        try:
+            ast = F.parse(text)
+            if set(F.names(ast)) & broken:
+                continue
+            if F.check_types(ast, types) != "bool":
+                raise F.FormulaError("a property must be a boolean formula", 1)
+        except F.FormulaError as exc:
+            problems.append((i, key, exc.column, str(exc)))
+            continue
+        out.append(Property(name, str(text), ast, tuple(F.names(ast))))
+    return out, problems
+
+
+def _z3_env(variables: list[Variable]):
+    import z3
+
+    env, domain = {}, []
+    for v in variables:
+        if v.boolean:
+            env[v.name] = z3.Bool(v.name)
+        else:
+            env[v.name] = z3.Int(v.name)
+            domain.append(z3.And(env[v.name] >= 0, env[v.name] <= v.top))
+    return env, domain
+
+
+def _z3_value(v: Variable, state: int):
+    import z3
+
+    return z3.BoolVal(bool(state)) if v.boolean else z3.IntVal(int(state))
+
+
+def consistency(props: list[Property], variables: list[Variable]) -> tuple[list[str], list[str]]:
+    """(names in an unsat core of the whole set, or [] if satisfiable; tautologies)."""
+    import z3
+
+    env, domain = _z3_env(variables)
+    s = z3.Solver()
+    s.add(*domain)
+    tags = {}
+    for i, p in enumerate(props):
+        t = z3.Bool(f"__property_{i}")
+        tags[str(t)] = p.name
+        s.add(z3.Implies(t, F.to_z3(p.ast, env)))
+    core: list[str] = []
+    if s.check(*[z3.Bool(k) for k in tags]) == z3.unsat:
+        core = [tags[str(c)] for c in s.unsat_core()]
+    tautologies = []
+    for p in props:
+        t = z3.Solver()
+        t.add(*domain, z3.Not(F.to_z3(p.ast, env)))
+        if t.check() == z3.unsat:
+            tautologies.append(p.name)
+    return core, tautologies
+
+
+def falsifying_row(p: Property, variables: list[Variable], rows: np.ndarray) -> int | None:
+    """Index of a row of ``rows`` [n, n_vars] (states in ``variables`` order) that falsifies
+    ``p``, found by Z3, or None."""
+    import z3
+
+    if len(rows) == 0:
+        return None
+    env, domain = _z3_env(variables)
+    used = [i for i, v in enumerate(variables) if v.name in p.variables]
+    distinct, first = np.unique(rows[:, used], axis=0, return_index=True)
+    s = z3.Solver()
+    s.add(*domain, z3.Not(F.to_z3(p.ast, env)))
+    s.add(
+        z3.Or(
+            *[
+                z3.And(
+                    *[
+                        env[variables[j].name] == _z3_value(variables[j], r[k])
+                        for k, j in enumerate(used)
+                    ]
+                )
+                for r in distinct
+            ]
+        )
+    )
+    if s.check() != z3.sat:
+        return None
+    model = s.model()
+    want = [
+        int(z3.is_true(model.eval(env[variables[j].name], model_completion=True)))
+        if variables[j].boolean
+        else model.eval(env[variables[j].name], model_completion=True).as_long()
+        for j in used
+    ]
+    for r, idx in zip(distinct, first, strict=True):
+        if list(map(int, r)) == want:
+            return int(idx)
+    return None  # unreachable: the model is one of the rows
+
+
+def parents_of(p: Property, variables: list[Variable]) -> list[Variable]:
+    """Boolean component variables of ``p`` below its deepest variable (at most 4, formula
+    order), each reading a different component."""
+    vs = [v for v in variables if v.name in p.variables]
+    deepest = max(v.layer for v in vs)
+    out, seen = [], set()
+    for name in p.variables:
+        v = next(x for x in vs if x.name == name)
+        if v.site is not None and v.boolean and v.layer < deepest and v.site not in seen:
+            out.append(v)
+            seen.add(v.site)
+    return out[:MAX_PARENTS]
+
+
+def _ablation_site(v: Variable):
+    from causal_mi.spec.sites import Kind, Site
+
+    if v.kind == "attention":
+        return Site(Kind.HEAD, v.site.layer, v.site.head)
+    return v.site
+
+
+def check_properties(
+    props: list[Property],
+    variables: list[Variable],
+    model,
+    task,
+    *,
+    ablation: str,
+    metric_name: str,
+    max_rows: int = 256,
+    progress=None,
+) -> list[dict]:
+    """One result per property: status ``holds`` | ``fails`` | ``contradictory``, a detail
+    line, the counterexample (if any), and the interventional truth table."""
+    from causal_mi.effects.metrics import metric
+    from causal_mi.engine.plan import ABLATION_SOURCE, Condition, site_patches
+    from causal_mi.engine.runner import Engine
+
+    hooks = sorted({v.hook for v in variables})
+    source = ABLATION_SOURCE[ablation]
+    conds: dict[tuple, Condition] = {}
+
+    def cond(base: str, off: tuple) -> tuple:
+        key = (base, off)
+        if key not in conds:
+            patches = site_patches([_ablation_site(v) for v in off], source)
+            label = f"{base}|" + ",".join(v.name for v in off)
+            conds[key] = Condition(
+                base, patches, tuple((f"{label}|{h}", h) for h in hooks), label=label
+            )
+        return key
+
+    obs = [cond("clean", ()), cond("corrupt", ())]
+    plans = {}
+    for p in props:
+        parents = parents_of(p, variables)
+        combos = list(itertools.product((0, 1), repeat=len(parents)))
+        plans[p.name] = (
+            parents,
+            [
+                (c, cond("clean", tuple(v for v, s in zip(parents, c, strict=True) if s == 0)))
+                for c in combos
+            ],
+        )
+    keys = list(conds)
+    r = Engine(model, max_rows=max_rows, progress=progress).run(
+        task, [conds[k] for k in keys], metric(metric_name)
+    )
+    states = {k: _states(conds[k], r, keys.index(k), variables, task, hooks) for k in keys}
+    core, tautologies = consistency(props, variables)
+    results = []
+    for p in props:
+        parents, combos = plans[p.name]
+        res = {
+            "name": p.name,
+            "text": p.text,
+            "variables": list(p.variables),
+            "parents": [v.name for v in parents],
+            "counterexample": None,
+        }
+        if p.name in core:
+            res.update(
+                status="contradictory",
+                detail="contradicts the other properties "
+                f"(unsat core: {', '.join(core)}); no model can satisfy them all",
+            )
+            results.append(res)
+            continue
+        bad = _search(p, variables, [(k, {}) for k in obs], states, task, "observed", model)
+        if bad is None:
+            rows = [(k, {v.name: s for v, s in zip(parents, c, strict=True)}) for c, k in combos]
+            bad = _search(p, variables, rows, states, task, "interventional", model)
+        res["truth_table"] = _table(p, parents, combos, states, variables)
+        n_obs = 2 * len(task.examples)
+        n_int = len(combos) * len(task.examples)
+        if bad is None:
+            note = " (a tautology: true whatever the model does)" if p.name in tautologies else ""
+            res.update(
+                status="holds",
+                detail=f"holds on {n_obs} observed runs and {n_int} "
+                f"interventional runs over {len(parents)} parent(s){note}",
+            )
+        else:
+            res.update(status="fails", detail=bad["summary"], counterexample=bad)
+        results.append(res)
+    return results
+
+
+def _states(cond, r, ci: int, variables, task, hooks) -> np.ndarray:
+    """[n_examples, n_vars] discretized states of every variable in condition ``ci``."""
+    n = len(task.examples)
+    out = np.zeros((n, len(variables)), dtype=int)
+    for length in sorted({e.length for e in task.examples}):
+        idx = [i for i, e in enumerate(task.examples) if e.length == length]
+        toks = torch.tensor([getattr(task.examples[i], cond.base) for i in idx])
+        answer = torch.tensor([task.examples[i].answer for i in idx])
+        for j, v in enumerate(variables):
+            rec = r.recorded.get(f"{cond.label}|{v.hook}", {}).get(length)
+            vals = raw_values(
+                v,
+                rec,
+                toks,
+                answer.to(rec.device) if rec is not None else answer,
+                r.values[ci][idx],
+            )
+            out[idx, j] = discretize(v, vals)
+    return out
+
+
+def _search(p, variables, runs, states, task, kind: str, model) -> dict | None:
+    """The first run (a condition key and the parent states it sets) with a row that
+    falsifies ``p``, as a counterexample dict."""
+    names = [v.name for v in variables]
+    for key, setting in runs:
+        rows = states[key].copy()
+        for name, s in setting.items():
+            rows[:, names.index(name)] = s
+        i = falsifying_row(p, variables, rows)
+        if i is None:
+            continue
+        base, off = key
+        ex = task.examples[i]
+        values = {n: int(rows[i, names.index(n)]) for n in p.variables}
+        if kind == "observed":
+            how = f"the {base} run"
+        else:
+            parts = [f"{n}={s} ({'ablated' if s == 0 else 'clean'})" for n, s in setting.items()]
+            how = "the clean run with " + (", ".join(parts) if parts else "no intervention")
+        shown = ", ".join(f"{n}={v}" for n, v in values.items())
+        return {
+            "kind": kind,
+            "example": i,
+            "run": base,
+            "intervention": setting,
+            "source": ex.source,
+            "prompt": " ".join(model.tokens.show(list(getattr(ex, base)))),
+            "values": values,
+            "summary": f"fails on example {i} ({ex.source}; {how}): {shown}",
+        }
+    return None
+
+
+def _table(p, parents, combos, states, variables) -> list[dict]:
+    """Per parent combination: the share of examples where each other variable is on."""
+    names = [v.name for v in variables]
+    others = [n for n in p.variables if n not in {v.name for v in parents}]
+    out = []
+    for c, key in combos:
+        rows = states[key]
+        row = {v.name: s for v, s in zip(parents, c, strict=True)}
+        for n in others:
+            row[n] = float(rows[:, names.index(n)].mean())
+        out.append(row)
+    return out

@@ -1,0 +1,180 @@
+"""Properties checked on the hand-built induction model, whose circuit is known: L0H2 is the
+previous-token head and L1H1 the induction head reading it through its keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from causal_mi import pipeline
+from causal_mi.cli import app
+from causal_mi.properties.check import check_properties, consistency, parse_properties
+from causal_mi.properties.variables import discretize, parse_variables, raw_values
+
+TRUE = Path(__file__).parents[2] / "hypotheses" / "zoo" / "handmade-induction" / "true.yaml"
+VARIABLES = {
+    "prev": {"attention": "L0H2", "to": "previous", "above": 0.5},
+    "ind": {"attention": "L1H1", "to": "induction", "above": 0.5},
+    "ind_level": {"attention": "L1H1", "to": "induction", "levels": [0.2, 0.5, 0.9]},
+    "other": {"attention": "L0H0", "to": "self", "above": -1.0},  # true in every run
+    "correct": {"output": "correct"},
+    "confident": {"output": "metric", "above": 0.0},
+}
+
+
+@pytest.fixture(scope="module")
+def prep():
+    return pipeline.prepare(TRUE)
+
+
+@pytest.fixture(scope="module")
+def variables(prep):
+    vs, problems = parse_variables(VARIABLES, prep.hypothesis.nodes, prep.model.dims)
+    assert problems == []
+    return vs
+
+
+def _check(prep, variables, formulas, **kw):
+    props, problems = parse_properties(formulas, variables)
+    assert problems == []
+    res = check_properties(
+        props,
+        variables,
+        prep.model,
+        prep.task,
+        ablation="resample",
+        metric_name="logit_diff",
+        **kw,
+    )
+    return {r["name"]: r for r in res}
+
+
+def test_planted_circuit(prep, variables):
+    r = _check(
+        prep,
+        variables,
+        [
+            "ind -> prev",  # induction needs the previous-token head: true
+            "ind -> correct",  # the induction head gives the answer: true
+            "ind_level >= 2 <-> ind",  # an integer variable agrees with its boolean
+            "prev -> not ind",  # false on every clean run
+            "correct -> other",  # true in every run observed, false under intervention
+        ],
+    )
+    assert r["ind -> prev"]["status"] == "holds"
+    assert r["ind -> correct"]["status"] == "holds"
+    assert r["ind_level >= 2 <-> ind"]["status"] == "holds"
+    bad = r["prev -> not ind"]
+    assert bad["status"] == "fails" and bad["counterexample"]["kind"] == "observed"
+    assert bad["counterexample"]["values"] == {"prev": 1, "ind": 1}
+    assert bad["counterexample"]["run"] == "clean"
+    spurious = r["correct -> other"]
+    assert spurious["status"] == "fails"
+    ce = spurious["counterexample"]
+    assert ce["kind"] == "interventional" and ce["intervention"] == {"other": 0}
+    assert "other=0 (ablated)" in spurious["detail"]
+
+
+def test_truth_table_is_the_planted_mechanism(prep, variables):
+    r = _check(prep, variables, ["ind -> prev"])["ind -> prev"]
+    assert r["parents"] == ["prev"]
+    table = {row["prev"]: row["ind"] for row in r["truth_table"]}
+    assert table[1] > 0.95  # the head fires with its previous-token input clean
+    assert table[0] < 0.05  # and stops when the previous-token head is ablated
+
+
+def test_counterexample_is_a_real_example(prep, variables):
+    """The named example really has the reported values (recomputed by hand)."""
+    r = _check(prep, variables, ["prev -> not ind"])["prev -> not ind"]
+    i = r["counterexample"]["example"]
+    ex = prep.task.examples[i]
+    toks = torch.tensor([ex.clean])
+    _, cache = prep.model.bridge.run_with_cache(toks)
+    v = next(x for x in variables if x.name == "ind")
+    val = raw_values(
+        v, cache["blocks.1.attn.hook_pattern"], toks, torch.tensor([ex.answer]), np.zeros(1)
+    )
+    assert discretize(v, val)[0] == 1
+    assert r["counterexample"]["prompt"].split()[0] == prep.model.tokens.show([ex.clean[0]])[0]
+
+
+def test_contradiction_and_tautology(variables):
+    props, _ = parse_properties(
+        ["prev -> ind", "prev and not ind", "ind or not ind", "correct"], variables
+    )
+    core, tautologies = consistency(props, variables)
+    assert set(core) == {"prev -> ind", "prev and not ind"}
+    assert tautologies == ["ind or not ind"]
+    ok, _ = consistency(props[:1] + props[2:], variables)
+    assert ok == []
+
+
+def test_results_do_not_depend_on_rows_per_pass(prep, variables):
+    a = _check(prep, variables, ["ind -> prev", "correct -> other"])
+    b = _check(prep, variables, ["ind -> prev", "correct -> other"], max_rows=7)
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_verify_exit_code_junit_and_report(tmp_path):
+    src = TRUE.read_text()
+    text = src + (
+        "variables:\n"
+        "  prev_fires: {attention: prev, to: previous, above: 0.5}\n"
+        "  ind_fires: {attention: ind, to: induction, above: 0.5}\n"
+        "properties:\n"
+        "  - ind_fires -> prev_fires\n"
+    )
+    good = tmp_path / "good.yaml"
+    good.write_text(text)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text + "  - name: exclusive\n    formula: not (prev_fires and ind_fires)\n")
+    runner = CliRunner()
+    r = runner.invoke(app, ["verify", str(good), "-o", str(tmp_path / "g"), "--no-ablation-check"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["verify", str(bad), "-o", str(tmp_path / "b"), "--no-ablation-check"])
+    assert r.exit_code == 1, r.output
+    assert "FAILS  property exclusive" in r.output
+    junit = (tmp_path / "b" / "junit.xml").read_text()
+    assert junit.count("<testcase") == 7 + 2 and junit.count("<failure") == 1
+    doc = json.loads((tmp_path / "b" / "results.json").read_text())
+    prop = next(p for p in doc["properties"] if p["name"] == "exclusive")
+    assert prop["status"] == "fails" and prop["counterexample"]["values"] == {
+        "prev_fires": 1,
+        "ind_fires": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    "variables, properties, message",
+    [
+        ("{a: {attention: L0H7, to: self, above: 0.5}}", "[a]", ":2:28: head 7 out of range"),
+        ("{a: {attention: L0H0, to: next, above: 0.5}}", "[a]", "unknown attention target"),
+        ("{a: {attention: L0H0, to: self}}", "[a]", "give exactly one of 'above"),
+        ("{a: {neuron: 'L0.mlp[1]', above: 0.5}}", "[a]", "needs exactly one of"),
+        ("{a: {output: correct, above: 1}}", "[a]", "already a boolean"),
+        ("{a: {output: correct}}", "[a -> b]", ":3:19: property: unknown variable 'b'"),
+        ("{a: {output: correct}}", "['a and (a']", "expected ')'"),
+        ("{a: {output: metric, levels: [1, 3]}}", "[a]", "a property must be a boolean"),
+        (None, "[a]", "properties need variables"),
+    ],
+)
+def test_bad_properties_exit_2(tmp_path, variables, properties, message):
+    lines = [
+        "version: 1",
+        f"variables: {variables}" if variables else "name: t",
+        f"properties: {properties}",
+        "name: t" if variables else "description: x",
+        "model: zoo:handmade-induction",
+        "task: {generator: repeated_tokens, n: 20, seed: 0}",
+    ]
+    f = tmp_path / "h.yaml"
+    f.write_text("\n".join(lines) + "\n")
+    r = CliRunner().invoke(app, ["verify", str(f), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "out").exists()
