@@ -49,6 +49,12 @@ ABL_CHECK = typer.Option(
     "--ablation-check/--no-ablation-check",
     help="Also decide every claim under the other ablations and report verdicts that flip.",
 )
+DOWHY = typer.Option(
+    True,
+    "--dowhy/--no-dowhy",
+    help="Cross-check the indirect, direct and total claims with DoWhy (reported and "
+    "flagged, never a verdict).",
+)
 
 
 def _err(msg: str) -> None:
@@ -113,6 +119,7 @@ def _run(
     ablation_check: bool = True,
     precision: str = "fp32",
     max_memory: str | None = None,
+    dowhy: bool = True,
 ) -> int:
     from causal_mi import pipeline
 
@@ -147,6 +154,7 @@ def _run(
                         progress=lambda d, t, tid=tid: bar.update(tid, completed=d, total=t),
                         checkpoint_dir=partial,
                         ablation_check=ablation_check,
+                        dowhy=dowhy,
                     )
             else:
                 _err(f"causal-mi: measuring {name} ({prep.hypothesis.path})")
@@ -156,6 +164,7 @@ def _run(
                     views=True,
                     checkpoint_dir=partial,
                     ablation_check=ablation_check,
+                    dowhy=dowhy,
                 )
             pipeline.write_outputs(ctx, target, with_junit=verify and len(prepared) == 1)
             shutil.rmtree(partial, ignore_errors=True)
@@ -188,8 +197,9 @@ def _run(
 
 
 def _passed(ctx) -> bool:
-    """Every claim holds and no property fails (SPEC 6: exit 1 otherwise)."""
-    return ctx.verdict.passed and all(p["status"] != "fails" for p in ctx.properties)
+    from causal_mi.pipeline import passed
+
+    return passed(ctx)
 
 
 def _summary(ctx, target: Path) -> None:
@@ -226,6 +236,7 @@ def verify(
     ablation_check: bool = ABL_CHECK,
     precision: str = PRECISION,
     max_memory: str = MEMORY,
+    dowhy: bool = DOWHY,
 ) -> None:
     """Measure, decide every claim, write report.md, results.json and junit.xml.
 
@@ -242,6 +253,7 @@ def verify(
             ablation_check=ablation_check,
             precision=precision,
             max_memory=max_memory,
+            dowhy=dowhy,
         )
     )
 
@@ -256,6 +268,7 @@ def run(
     ablation_check: bool = ABL_CHECK,
     precision: str = PRECISION,
     max_memory: str = MEMORY,
+    dowhy: bool = DOWHY,
 ) -> None:
     """Measure and write report.md and results.json (exit 0 whatever the verdicts)."""
     raise typer.Exit(
@@ -269,6 +282,7 @@ def run(
             ablation_check=ablation_check,
             precision=precision,
             max_memory=max_memory,
+            dowhy=dowhy,
         )
     )
 

@@ -116,6 +116,11 @@ def _properties(prep: Prepared, max_rows: int) -> list[dict]:
     return results
 
 
+def passed(ctx: ReportContext) -> bool:
+    """Every claim holds and no property fails (SPEC 6: ``verify`` exits 1 otherwise)."""
+    return ctx.verdict.passed and all(p["status"] != "fails" for p in ctx.properties)
+
+
 def evaluate(
     prep: Prepared,
     *,
@@ -124,9 +129,12 @@ def evaluate(
     views: bool = False,
     checkpoint_dir: Path | None = None,
     ablation_check: bool = False,
+    dowhy: bool = True,
 ) -> ReportContext:
     """Measure and decide one prepared hypothesis; ``views`` adds the HTML report's
-    heatmaps and attention patterns (extra passes on a bounded number of examples)."""
+    heatmaps and attention patterns (extra passes on a bounded number of examples);
+    ``dowhy`` cross-checks the indirect / direct / total claims with DoWhy (reported and
+    flagged, never a verdict)."""
     started = time.time()
     hyp = prep.hypothesis
     m = measure(
@@ -145,6 +153,12 @@ def evaluate(
         from causal_mi.verify.robustness import ablation_check as check
 
         ablations, notes = check(hyp, prep.model, prep.task, verdict, max_rows=max_rows)
+    from causal_mi.effects.crosscheck import CrossCheck, crosscheck
+
+    if dowhy:
+        xcheck = crosscheck(hyp, prep.model, prep.task, m, max_rows=max_rows)
+    else:
+        xcheck = CrossCheck.skipped("disabled (--no-dowhy)")
     if views:
         from causal_mi.report.views import compute
 
@@ -159,6 +173,7 @@ def evaluate(
         notes=notes,
         views=drawn,
         ablations=ablations,
+        dowhy=xcheck,
     )
 
 

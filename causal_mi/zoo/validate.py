@@ -48,15 +48,21 @@ def validate(root: Path, *, max_rows: int = 256, seeds: list[int] | None = None)
             rows.append(Row(model, path.name, expected_verdict(path), "error", last))
             continue
         ctx = runs[0]
-        if len({c.verdict.passed for c in runs}) > 1:
+        if len({pipeline.passed(c) for c in runs}) > 1:
             got = "mixed"
         else:
-            got = "pass" if ctx.verdict.passed else "fail"
+            got = "pass" if pipeline.passed(ctx) else "fail"
         nums = "; ".join(
-            f"{c.estimate.label} {c.estimate.point:+.2f} "
-            f"[{c.estimate.lower:+.2f}, {c.estimate.upper:+.2f}]"
-            f"{'' if c.passed else ' x'}"
-            for c in ctx.verdict.claims
+            [
+                f"{c.estimate.label} {c.estimate.point:+.2f} "
+                f"[{c.estimate.lower:+.2f}, {c.estimate.upper:+.2f}]"
+                f"{'' if c.passed else ' x'}"
+                for c in ctx.verdict.claims
+            ]
+            + [
+                f"property {p['name']} {p['status']}{' x' if p['status'] == 'fails' else ''}"
+                for p in ctx.properties
+            ]
         )
         rows.append(Row(model, path.name, expected_verdict(path), got, nums))
     return rows
