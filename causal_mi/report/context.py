@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from causal_mi.effects.crosscheck import CrossCheck
 from causal_mi.effects.measure import Measurement
 from causal_mi.models.loading import LoadedModel
 from causal_mi.tasks.base import Task
@@ -37,6 +38,8 @@ class ReportContext:
     notes: list[str] = field(default_factory=list)
     views: Any = None  # report.views.Views, for the HTML report
     ablations: dict[str, Any] = field(default_factory=dict)  # claim -> ablation -> decision
+    # DoWhy's re-estimate of the indirect / direct / total claims; None: not requested
+    dowhy: CrossCheck | None = None
 
 
 def model_info(model: LoadedModel) -> dict[str, Any]:

@@ -17,6 +17,7 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 text-align:left;font-size:14px}th{background:#f4f4f4}.pass{color:#0a0;font-weight:bold}
 .fail{color:#c00;font-weight:bold}code{background:#f6f6f6;padding:1px 3px}
 .figs{display:flex;flex-wrap:wrap;gap:24px}.note{color:#555;font-size:13px}
+tr.flag td{background:#fde2e2}
 """
 
 
@@ -82,6 +83,7 @@ def render(ctx: ReportContext) -> str:
                 + "</tr>"
             )
         h.append("</table>")
+    h.append(_dowhy(ctx))
     if ctx.views is not None:
         h.append(_views(ctx))
     if ctx.properties:
@@ -116,6 +118,48 @@ def render(ctx: ReportContext) -> str:
         + "</table></body></html>"
     )
     return "\n".join(h)
+
+
+def _dowhy(ctx: ReportContext) -> str:
+    """The DoWhy cross-check table; rows beyond tolerance are highlighted."""
+    from causal_mi.effects.crosscheck import MEDIATOR_SUMMARY, NO_CLAIMS, TOLERANCE_RULE
+
+    cc = ctx.dowhy
+    if cc is None or (not cc.ran and cc.reason == NO_CLAIMS):
+        return ""
+    if not cc.ran:
+        return f"<p class=note>DoWhy cross-check: not run ({escape(cc.reason)}).</p>"
+    h = [
+        "<h2>DoWhy cross-check</h2><p class=note>DoWhy re-estimates each mediation "
+        "quantity from the interventional runs: two rows per example, T = the sender "
+        f"ablated (1) or not (0), Y = the metric, {escape(MEDIATOR_SUMMARY)}; graph "
+        "T &rarr; M &rarr; Y, T &rarr; Y; linear models. Fractions of G. Tolerance: "
+        f"{escape(TOLERANCE_RULE)}. Highlighted rows disagree; a disagreement does not "
+        "change a verdict or the exit code.</p>",
+        "<table><tr><th>quantity</th><th>estimand</th><th>DoWhy</th>"
+        "<th>interventional [CI]</th><th>abs diff</th><th>tolerance</th>"
+        "<th>placebo treatment</th><th>data subset</th><th>agrees</th></tr>",
+    ]
+    for c in cc.checks:
+        lo, hi = c.interventional_ci
+        refs = "".join(
+            f"<td>{r.new_effect:+.3f} <span class=note>(p "
+            f"{'n/a' if r.p_value is None else f'{r.p_value:.2f}'})</span></td>"
+            for r in c.refutations
+        )
+        flag = "" if c.agrees else " class=flag"
+        word = "<span class=pass>yes</span>" if c.agrees else "<span class=fail>no</span>"
+        h.append(
+            f"<tr{flag}><td><code>{escape(c.label)}</code></td><td>{c.estimand}</td>"
+            f"<td>{c.dowhy:+.3f}</td><td>{c.interventional:+.3f} <span class=note>"
+            f"[{lo:+.3f}, {hi:+.3f}]</span></td><td>{c.difference:.3f}</td>"
+            f"<td>{c.tolerance:.3f}</td>{refs}<td>{word}</td></tr>"
+        )
+    h.append("</table>")
+    notes = [f"{c.label}: {c.note}" for c in cc.checks if c.note] + list(cc.notes)
+    if notes:
+        h.append("<ul class=note>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
+    return "".join(h)
 
 
 def _graph(ctx: ReportContext) -> str:

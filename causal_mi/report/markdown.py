@@ -85,6 +85,7 @@ def render(ctx: ReportContext) -> str:
         for text, by in ctx.ablations.items():
             cells = [f"{'holds' if r['passed'] else 'fails'} {_f(r['point'])}" for r in by.values()]
             lines.append(f"| `{text}` | " + " | ".join(cells) + " |")
+    lines += dowhy_lines(ctx)
     if ctx.properties:
         lines += ["", "## Properties", ""]
         lines += [f"- `{p['text']}`: {p['status']} — {p['detail']}" for p in ctx.properties]
@@ -101,6 +102,46 @@ def render(ctx: ReportContext) -> str:
         f"seed {p['seed']}; started {p['started']}, {p['seconds']} s.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def dowhy_lines(ctx: ReportContext) -> list[str]:
+    """The DoWhy cross-check table; disagreements are flagged, verdicts unchanged."""
+    from causal_mi.effects.crosscheck import NO_CLAIMS, TOLERANCE_RULE
+
+    cc = ctx.dowhy
+    if cc is None or (not cc.ran and cc.reason == NO_CLAIMS):
+        return []
+    if not cc.ran:
+        return ["", f"DoWhy cross-check: not run ({cc.reason})."]
+    lines = [
+        "",
+        "## DoWhy cross-check",
+        "",
+        "DoWhy re-estimates each mediation quantity from the interventional runs (linear "
+        "models, graph T -> M -> Y, T -> Y; fractions of G). Tolerance: "
+        f"{TOLERANCE_RULE}. A disagreement is flagged; it does not change a verdict or the "
+        "exit code.",
+        "",
+        "| quantity | DoWhy | interventional | abs diff | tolerance | placebo | data subset "
+        "| agrees |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in cc.checks:
+        lo, hi = c.interventional_ci
+        refs = [
+            f"{_f(r.new_effect)} (p {'n/a' if r.p_value is None else f'{r.p_value:.2f}'})"
+            for r in c.refutations
+        ]
+        lines.append(
+            f"| `{c.label}` ({c.estimand}) | {_f(c.dowhy)} | {_f(c.interventional)} "
+            f"[{_f(lo)}, {_f(hi)}] | {c.difference:.3f} | {c.tolerance:.3f} | "
+            + " | ".join(refs)
+            + f" | {'yes' if c.agrees else '**no: flagged**'} |"
+        )
+    notes = [f"`{c.label}`: {c.note}" for c in cc.checks if c.note] + list(cc.notes)
+    if notes:
+        lines += [""] + [f"- {n}" for n in notes]
+    return lines
 
 
 def write(ctx: ReportContext, path: Path) -> None:

@@ -81,9 +81,72 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
         ],
         "properties": ctx.properties,
         "ablation_check": ctx.ablations,
+        "dowhy": dowhy_section(ctx),
         "notes": m.notes + ctx.notes,
         "passed": v.passed,
         "provenance": ctx.provenance,
+    }
+
+
+def dowhy_section(ctx: ReportContext) -> dict[str, Any]:
+    """The DoWhy cross-check (SPEC 3), every number a fraction of G.
+
+    ``{"ran": false, "reason": ...}`` when it did not run. Otherwise ``mediator_summary``
+    (what the scalar mediator column M is), ``tolerance_rule``, ``refuter_simulations``,
+    ``subset_fraction``, ``seed``, ``disagreements`` (labels beyond tolerance), ``notes`` and
+    ``quantities``, one per indirect / direct / total claim: ``quantity`` (its label in
+    ``quantities``), ``kind``, ``estimand`` (NIE / NDE / ATE), ``method`` (DoWhy's
+    estimator), ``treatment``, ``mediators``, ``dowhy`` (DoWhy's estimate),
+    ``interventional`` with ``interventional_lower`` / ``interventional_upper`` (causal-mi's
+    estimate and interval), ``abs_difference``, ``tolerance``, ``agrees``, ``rows`` (data
+    frame rows: two per example), ``note`` (e.g. several mediators entering as one scalar)
+    and ``refuters``: ``name``, ``new_effect``, ``p_value`` (DoWhy's test), ``passed``
+    (p > 0.05; null when untestable). A disagreement never changes ``passed`` above."""
+    cc = ctx.dowhy
+    if cc is None:
+        return {"ran": False, "reason": "not requested"}
+    if not cc.ran:
+        return {"ran": False, "reason": cc.reason}
+    from causal_mi.effects import crosscheck as X
+
+    return {
+        "ran": True,
+        "mediator_summary": X.MEDIATOR_SUMMARY,
+        "tolerance_rule": X.TOLERANCE_RULE,
+        "refuter_simulations": cc.simulations,
+        "subset_fraction": X.SUBSET_FRACTION,
+        "seed": cc.seed,
+        "quantities": [
+            {
+                "quantity": c.label,
+                "kind": c.kind,
+                "estimand": c.estimand,
+                "method": c.method,
+                "treatment": c.treatment,
+                "mediators": list(c.mediators),
+                "dowhy": _num(c.dowhy),
+                "interventional": _num(c.interventional),
+                "interventional_lower": _num(c.interventional_ci[0]),
+                "interventional_upper": _num(c.interventional_ci[1]),
+                "abs_difference": _num(c.difference),
+                "tolerance": _num(c.tolerance),
+                "agrees": c.agrees,
+                "rows": c.rows,
+                "note": c.note,
+                "refuters": [
+                    {
+                        "name": r.name,
+                        "new_effect": _num(r.new_effect),
+                        "p_value": _num(r.p_value),
+                        "passed": r.passed,
+                    }
+                    for r in c.refutations
+                ],
+            }
+            for c in cc.checks
+        ],
+        "disagreements": cc.disagreements,
+        "notes": list(cc.notes),
     }
 
 

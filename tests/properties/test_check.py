@@ -122,13 +122,7 @@ def test_results_do_not_depend_on_rows_per_pass(prep, variables):
 
 def test_verify_exit_code_junit_and_report(tmp_path):
     src = TRUE.read_text()
-    text = src + (
-        "variables:\n"
-        "  prev_fires: {attention: prev, to: previous, above: 0.5}\n"
-        "  ind_fires: {attention: ind, to: induction, above: 0.5}\n"
-        "properties:\n"
-        "  - ind_fires -> prev_fires\n"
-    )
+    text = src  # the shipped file states ind_fires -> prev_fires and ind_fires -> correct
     good = tmp_path / "good.yaml"
     good.write_text(text)
     bad = tmp_path / "bad.yaml"
@@ -140,7 +134,7 @@ def test_verify_exit_code_junit_and_report(tmp_path):
     assert r.exit_code == 1, r.output
     assert "FAILS  property exclusive" in r.output
     junit = (tmp_path / "b" / "junit.xml").read_text()
-    assert junit.count("<testcase") == 7 + 2 and junit.count("<failure") == 1
+    assert junit.count("<testcase") == 7 + 3 and junit.count("<failure") == 1
     doc = json.loads((tmp_path / "b" / "results.json").read_text())
     prop = next(p for p in doc["properties"] if p["name"] == "exclusive")
     assert prop["status"] == "fails" and prop["counterexample"]["values"] == {

@@ -73,11 +73,13 @@ def test_results_json_schema(out):
     assert data["provenance"]["versions"]["torch"]
 
 
-def test_junit_has_one_case_per_claim(out):
+def test_junit_has_one_case_per_claim_and_property(out):
     root = ET.parse(out / "junit.xml").getroot()
     cases = root.findall(".//testcase")
     data = json.loads((out / "results.json").read_text())
-    assert len(cases) == len(data["claims"])
+    assert data["properties"], "the file states properties"
+    assert len(cases) == len(data["claims"]) + len(data["properties"])
+    assert sum(c.get("name").startswith("property: ") for c in cases) == len(data["properties"])
     assert all(c.find("failure") is None for c in cases)
 
 
