@@ -14,11 +14,20 @@ def _copy(name: str, target: Path) -> None:
     target.write_text((ZOO / name).read_text().replace("n: 100", "n: 20"))
 
 
-def test_true_file_passes_one_item_per_claim(pytester):
+def test_true_file_passes_one_item_per_claim_and_property(pytester):
     f = pytester.path / "true.yaml"
     _copy("true.yaml", f)
+    result = pytester.runpytest_subprocess(str(f), "-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=7 + 2)  # the file states 7 claims and 2 properties
+    result.stdout.fnmatch_lines(["*property: ind_fires -> prev_fires PASSED*"])
+
+
+def test_failing_property_fails_its_item(pytester):
+    f = pytester.path / "prop.yaml"
+    _copy("false-property.yaml", f)
     result = pytester.runpytest_subprocess(str(f), "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*self_attn=0 (ablated)*"])
 
 
 def test_false_file_fails_with_the_rule(pytester):
@@ -43,4 +52,4 @@ def test_yaml_files_are_not_collected_unless_asked(pytester):
     result.assert_outcomes()
     pytester.makeini("[pytest]\ncausal_mi_glob = *.yaml\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=7 + 2)

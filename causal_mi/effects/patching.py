@@ -33,6 +33,7 @@ FAMILIES = {
     "head_q": ("layer", "head"),
     "head_k": ("layer", "head"),
     "head_v": ("layer", "head"),
+    "head_pattern": ("layer", "head"),
     "head_out_by_pos": ("layer", "pos", "head"),
     "neurons": ("neuron",),
 }
@@ -95,11 +96,12 @@ def _conditions(
         ch = family.split("_")[1]
         for la in range(d.n_layers):
             for h in range(d.n_heads):
-                s = (
-                    Site(Kind.HEAD, la, h)
-                    if ch == "out"
-                    else Site(Kind.HEAD_INPUT, la, h, channel=ch)
-                )
+                if ch == "out":
+                    s = Site(Kind.HEAD, la, h)
+                elif ch == "pattern":
+                    s = Site(Kind.PATTERN, la, h)
+                else:
+                    s = Site(Kind.HEAD_INPUT, la, h, channel=ch)
                 add(site_patches([s], source), (la, h))
         return conds, index, (d.n_layers, d.n_heads)
     if family == "head_out_by_pos":

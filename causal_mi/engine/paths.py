@@ -2,11 +2,14 @@
 
 The ablated outputs every receiver may read come from the bucket's corrupt prompts
 (``corrupt``), their per-position mean (``mean``) or zeros (``zero``), computed once per
-bucket. Conditions are stacked along rows like hook conditions.
+bucket. Conditions are stacked along rows like hook conditions. With a task corrupted by
+noise, the corrupt run and corrupt-based conditions read ``W_E[tokens] + noise`` as their
+embeddings (see :func:`_noised`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -14,6 +17,7 @@ import torch
 
 from causal_mi.engine.functional import EdgeMasks, forward, n_senders
 from causal_mi.engine.plan import Condition, EdgePlan
+from causal_mi.engine.runner import rows_noise
 from causal_mi.models.weights import Weights, weights_for
 
 if TYPE_CHECKING:
@@ -45,6 +49,22 @@ def plan_masks(plan: EdgePlan, w: Weights) -> EdgeMasks:
         else:
             m.logits[0, sender] = not fill
     return m
+
+
+def _noised(
+    w: Weights, tokens: torch.Tensor, noise: torch.Tensor | None
+) -> tuple[Weights, torch.Tensor]:
+    """Weights and tokens whose embedding lookup gives ``W_E[tokens] + noise``.
+
+    The functional forward embeds by ``W_E[tokens] + W_pos``; with noise, the embedding table
+    becomes one row per (row, position), already noised, and the tokens index those rows, so
+    the noise enters once, where the bridge engine adds it (the ``embed`` site)."""
+    if noise is None:
+        return w, tokens
+    R, L = tokens.shape
+    table = (w.W_E[tokens] + noise).reshape(R * L, -1)
+    rows = torch.arange(R * L, device=tokens.device).view(R, L)
+    return dataclasses.replace(w, W_E=table), rows
 
 
 def _cat(parts: list[EdgeMasks]) -> EdgeMasks:
@@ -83,9 +103,16 @@ def run_edge_conditions(
     sources = {c.edges.source for c in conds if c.edges is not None}
     ablated: dict[str, torch.Tensor] = {}
     if sources & {"corrupt", "mean"}:
+        step = engine.max_rows
         parts = [
-            forward(w, b.corrupt[lo : lo + engine.max_rows]).senders
-            for lo in range(0, b.corrupt.shape[0], engine.max_rows)
+            forward(
+                *_noised(
+                    w,
+                    b.corrupt[lo : lo + step],
+                    None if b.noise is None else b.noise[lo : lo + step],
+                )
+            ).senders
+            for lo in range(0, b.corrupt.shape[0], step)
         ]
         ablated["corrupt"] = torch.cat(parts)
         ablated["mean"] = ablated["corrupt"].mean(0, keepdim=True)
@@ -110,7 +137,8 @@ def run_edge_conditions(
                 for src in (conds[i].edges.source for i in chunk)
             ]
         )  # type: ignore[union-attr]
-        logits = forward(w, tokens, mk, abl).logits
+        w_rows, tokens = _noised(w, tokens, rows_noise(b, [conds[i] for i in chunk], e_lo, e_hi))
+        logits = forward(w_rows, tokens, mk, abl).logits
         k = len(chunk)
         m = metric(
             logits,

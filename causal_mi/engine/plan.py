@@ -1,7 +1,8 @@
 """Intervention plans: pure data describing what to patch, from where, in which run.
 
 A :class:`Patch` replaces cells of one hook activation: the cells are (position, channel)
-pairs where a channel is a head or a neuron. ``complement=True`` patches every cell *except*
+pairs where a channel is a head or a neuron (for an attention pattern, a head and a query
+position: the whole row over keys). ``complement=True`` patches every cell *except*
 those listed (how "ablate everything outside the circuit" is expressed). A
 :class:`Condition` is one forward pass per example: the base input (clean or corrupt) plus
 patches, optionally recording activations for a later condition (mediation).

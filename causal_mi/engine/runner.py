@@ -5,6 +5,12 @@ holds condition ``c`` for a chunk of examples), so a plan of K conditions over n
 costs about ``K * n / max_rows`` passes. Rows never interact, so results do not depend on
 chunking or order. Examples are grouped by token length (no padding, so no padding
 artefacts); ``mean`` sources average the corrupt prompts of the same length.
+
+Examples corrupted by noise (:class:`causal_mi.tasks.base.Noise`) run their corrupt base as
+the clean tokens plus the example's noise draw, added to the embeddings (the ``embed``
+site, ``blocks.0.hook_resid_pre``) before any patch, so every use of the corrupt run (the
+baseline, resample and mean sources, corrupt-based conditions, path patching's ablated run)
+sees the same noised run.
 """
 
 from __future__ import annotations
@@ -17,8 +23,19 @@ import numpy as np
 import torch
 
 from causal_mi.engine.plan import Condition, Patch
+from causal_mi.errors import InputError
+from causal_mi.models.adapter import heads_first, hook_point
 from causal_mi.models.loading import LoadedModel
-from causal_mi.tasks.base import Task
+from causal_mi.spec.sites import Kind, Site
+from causal_mi.tasks.base import Noise, Task
+
+EMBED_HOOK = hook_point(Site(Kind.EMBED)).name  # where the noise enters the residual stream
+_PATTERN_DISCARDED = r".*hook_pattern returned a modified tensor"
+_PATTERN_UNSUPPORTED = (
+    "this model's attention runs inside the wrapped Hugging Face module, which ignores "
+    "edits to the attention pattern, so pattern sites (LxHy.pattern, the head_pattern "
+    "sweep) cannot be patched; patch the head's q/k/v inputs or its output instead"
+)
 
 Progress = Callable[[int, int], None]
 # metric(last_logits [R, V], answer [R], wrong [R], clean_logprobs [R, V]) -> values [R]
@@ -42,6 +59,7 @@ class _Bucket:
     corrupt: torch.Tensor
     answer: torch.Tensor
     wrong: torch.Tensor
+    noise: torch.Tensor | None = None  # [n_b, L, d_model] added to the corrupt embeddings
 
     @property
     def length(self) -> int:
@@ -82,11 +100,14 @@ class Engine:
         if self.checkpoint_dir is not None:
             from causal_mi.engine.checkpoint import Checkpoint, fingerprint
 
+            metric_key = getattr(metric, "key", repr(metric))
+            if task.noise is not None:  # the noise is part of the corrupt input
+                metric_key += repr([e.noise for e in task.examples])
             key = fingerprint(
                 self.model.weights_sha256 or self.model.source,
                 task.examples,
                 conditions,
-                getattr(metric, "key", repr(metric)),
+                metric_key,
                 sorted(recorded or {}),
             )
             ckpt = Checkpoint(self.checkpoint_dir, key)
@@ -167,6 +188,18 @@ class Engine:
             def t(rows: list) -> torch.Tensor:
                 return torch.tensor(rows, dtype=torch.long, device=self.device)
 
+            noise = None
+            if any(e.noise is not None for e in exs):
+                w_e = self.bridge.W_E
+                std = float(w_e.detach().double().std())
+                noise = torch.stack(
+                    [
+                        noise_draw(e.noise, length, w_e.shape[1], std)
+                        if e.noise is not None
+                        else torch.zeros(length, w_e.shape[1], dtype=torch.float64)
+                        for e in exs
+                    ]
+                ).to(device=self.device, dtype=w_e.dtype)
             out.append(
                 _Bucket(
                     np.array(idx),
@@ -174,6 +207,7 @@ class Engine:
                     t([e.corrupt for e in exs]),
                     t([e.answer for e in exs]),
                     t([e.wrong for e in exs]),
+                    noise,
                 )
             )
         return out
@@ -195,15 +229,35 @@ class Engine:
             for e_lo in range(0, len(b.index), e):
                 yield c_lo, min(n_cond, c_lo + per), e_lo, min(len(b.index), e_lo + e)
 
-    def _forward(self, tokens: torch.Tensor, hooks: list) -> torch.Tensor:
-        """Last-position logits of a forward pass with scoped hooks.
+    def _forward(
+        self, tokens: torch.Tensor, hooks: list, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Last-position logits of a forward pass with scoped hooks; ``noise`` [rows, pos,
+        d_model] is added to the embeddings first (its hook runs before every other one).
 
         The metric reads only the last position, so the unembedding's input is cut to it:
         with a 50k vocabulary that saves about a third of the pass and the [rows, pos, vocab]
         logits tensor (1.2 GB for 256 rows of 24 tokens)."""
+        if noise is not None:
+            hooks = [(EMBED_HOOK, _add(noise)), *hooks]
         with self.bridge.hooks(fwd_hooks=[*hooks, ("unembed.hook_in", _last_position)]):
             logits = self.bridge(tokens)
         return logits[:, -1, :].float()
+
+    def _pattern_forward(self, tokens: torch.Tensor, hooks: list, noise) -> torch.Tensor:
+        """:meth:`_forward` for passes that replace attention patterns. Attention that runs
+        inside a wrapped HF module fires ``hook_pattern`` after the fact and discards edits
+        (transformer_lens warns); that would measure nothing, so it is an error instead."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=_PATTERN_DISCARDED, category=UserWarning)
+            try:
+                return self._forward(tokens, hooks, noise)
+            except UserWarning as exc:
+                raise InputError(
+                    f"{_PATTERN_UNSUPPORTED} (transformer_lens: {exc})", file=self.model.source
+                ) from None
 
     def _baselines(self, b: _Bucket, conditions: Sequence[Condition], metric: Metric):
         """Clean and corrupt runs over the bucket, caching the hooks that sources read."""
@@ -220,9 +274,12 @@ class Engine:
             tokens = getattr(b, base)
             store: dict[str, list[torch.Tensor]] = {h: [] for h in sorted(need[base])}
             parts = []
+            noise = b.noise if base == "corrupt" else None
             for lo in range(0, tokens.shape[0], self.max_rows):
+                hi = lo + self.max_rows
                 hooks = [(h, _capture(store[h])) for h in store]
-                parts.append(self._forward(tokens[lo : lo + self.max_rows], hooks))
+                rows_noise = None if noise is None else noise[lo:hi]
+                parts.append(self._forward(tokens[lo:hi], hooks, rows_noise))
             last[base] = torch.cat(parts)
             cache[base] = {h: torch.cat(v) for h, v in store.items()}
         cache["mean"] = {h: v.mean(dim=0, keepdim=True) for h, v in cache["corrupt"].items()}
@@ -286,12 +343,54 @@ class Engine:
             return fn
 
         hooks = [(h, make(h)) for h in sorted(set(ops) | set(recs) | minus_hooks)]
-        logits = self._forward(tokens, hooks)
+        noise = rows_noise(b, conds, e_lo, e_hi)
+        if any(heads_first(h) for h in ops):
+            logits = self._pattern_forward(tokens, hooks, noise)
+        else:
+            logits = self._forward(tokens, hooks, noise)
         answer = b.answer[e_lo:e_hi].repeat(len(conds))
         wrong = b.wrong[e_lo:e_hi].repeat(len(conds))
         ref = clean_logp[e_lo:e_hi].repeat(len(conds), 1)
         m = metric(logits, answer, wrong, ref).reshape(len(conds), n_e)
         return m, captured
+
+
+def noise_seed(seed: int, index: int) -> int:
+    """The generator seed of example ``index``'s noise under the task's noise ``seed``."""
+    entropy = [seed % 2**64, index]
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0])
+
+
+def noise_draw(noise: Noise, length: int, d_model: int, std: float) -> torch.Tensor:
+    """One example's noise, [length, d_model] float64: N(0, (scale * std)^2) at its positions
+    and 0 elsewhere (``std``: the std of the embedding matrix's entries).
+
+    Drawn on the CPU from its own generator, the whole [length, d_model] block at once and
+    then masked, so the value at a position does not depend on the other noised positions,
+    the device, or which examples share a pass."""
+    g = torch.Generator().manual_seed(noise_seed(noise.seed, noise.index))
+    draw = torch.randn(length, d_model, generator=g, dtype=torch.float64)
+    keep = torch.zeros(length, 1, dtype=torch.float64)
+    keep[[p % length for p in noise.positions]] = 1.0
+    return draw * keep * (noise.scale * std)
+
+
+def rows_noise(b: _Bucket, conds: Sequence[Condition], e_lo: int, e_hi: int) -> torch.Tensor | None:
+    """Noise for the stacked rows of ``conds`` on examples ``e_lo:e_hi``: the examples'
+    draws for corrupt-based conditions, zeros for clean-based ones (None: no noise)."""
+    if b.noise is None or all(c.base != "corrupt" for c in conds):
+        return None
+    part = b.noise[e_lo:e_hi]
+    return torch.cat([part if c.base == "corrupt" else torch.zeros_like(part) for c in conds])
+
+
+def _add(noise: torch.Tensor):
+    """A hook adding ``noise`` (same shape as the activation) to it."""
+
+    def fn(act: torch.Tensor, hook) -> torch.Tensor:
+        return act + noise
+
+    return fn
 
 
 def _last_position(act: torch.Tensor, hook) -> torch.Tensor:
@@ -308,9 +407,11 @@ def _capture(into: list[torch.Tensor]):
 
 
 def _mask(p: Patch, shape: torch.Size, length: int, device) -> torch.Tensor:
-    """Boolean mask broadcastable to ``shape`` ([rows, pos, ...]) selecting the patched cells."""
+    """Boolean mask broadcastable to ``shape`` ([rows, pos, ...], or [rows, head, query, key]
+    for attention patterns) selecting the patched cells."""
     per_channel = len(shape) == 4 or any(c is not None for _, c in p.cells)
-    n_ch = shape[2] if per_channel else 1
+    pattern = heads_first(p.hook)
+    n_ch = shape[1 if pattern else 2] if per_channel else 1
     m = torch.zeros(length, n_ch, dtype=torch.bool, device=device)
     for pos, ch in p.cells:
         pi = slice(None) if pos is None else (pos if pos >= 0 else length + pos)
@@ -318,8 +419,11 @@ def _mask(p: Patch, shape: torch.Size, length: int, device) -> torch.Tensor:
         m[pi, ci] = True
     if p.complement:
         m = ~m
-    # [pos, ch] -> [1, pos, ch, 1...] for 4-D (head) activations, [1, pos, ch] for neurons,
-    # [1, pos, 1] for plain vectors.
+    # [pos, ch] -> [1, pos, ch, 1...] for 4-D (head) activations, [1, ch, pos, 1] for
+    # patterns (the mask selects query rows; every key of a row goes with it), [1, pos, ch]
+    # for neurons, [1, pos, 1] for plain vectors.
+    if pattern:
+        return m.T[None, :, :, None]
     if len(shape) == 4:
         return m[None, :, :, None]
     return m[None]

@@ -3,7 +3,9 @@
 Each site becomes a hook name plus the index of the site inside that hook's activation:
 ``[rows, pos, head, d_head]`` for heads (``hook_z`` is the head's output before W_O, so
 replacing it replaces the head's term in the residual stream), ``[rows, pos, d_mlp]`` for
-neurons, ``[rows, pos, d_model]`` otherwise.
+neurons, ``[rows, pos, d_model]`` otherwise. The one exception to "positions on axis 1" is
+the attention pattern, ``hook_pattern``: ``[rows, head, query pos, key pos]`` (post-softmax;
+the bridge applies it inside the attention, so a replaced pattern re-weights the values).
 """
 
 from __future__ import annotations
@@ -24,13 +26,19 @@ class HookPoint:
     """
 
     name: str
-    channel: int = -1  # head index (axis 2) or neuron index (axis 2); -1: the whole vector
+    channel: int = -1  # head (axis 2; pattern: axis 1) or neuron (axis 2); -1: the whole vector
     read: str = ""  # hook whose value *is* the site (defaults to ``name``)
     minus: str = ""  # hook (same pass) to subtract from the written value
 
     @property
     def read_name(self) -> str:
         return self.read or self.name
+
+
+def heads_first(hook: str) -> bool:
+    """True for hooks whose activation is ``[rows, head, pos, ...]`` (the attention pattern)
+    rather than ``[rows, pos, ...]``."""
+    return hook.endswith(".attn.hook_pattern")
 
 
 def hook_point(site: Site) -> HookPoint:
@@ -40,6 +48,8 @@ def hook_point(site: Site) -> HookPoint:
         return HookPoint(f"blocks.{layer}.attn.hook_z", site.head)
     if k is Kind.HEAD_INPUT:
         return HookPoint(f"blocks.{layer}.attn.hook_{site.channel}", site.head)
+    if k is Kind.PATTERN:
+        return HookPoint(f"blocks.{layer}.attn.hook_pattern", site.head)
     if k is Kind.MLP:
         return HookPoint(f"blocks.{layer}.hook_mlp_out")
     if k is Kind.MLP_IN:

@@ -13,7 +13,15 @@ from typing import Any
 
 from causal_mi.errors import InputError, Location, Problem, did_you_mean
 from causal_mi.spec.resolve import ResolvedHypothesis, resolve
-from causal_mi.spec.schema import ABLATIONS, CORRECTIONS, METRICS, Hypothesis, NodeAt, TaskSpec
+from causal_mi.spec.schema import (
+    ABLATIONS,
+    CORRECTIONS,
+    METRICS,
+    Hypothesis,
+    NodeAt,
+    NoiseSpec,
+    TaskSpec,
+)
 from causal_mi.spec.yaml_source import load_yaml, locate, to_plain
 
 _CHOICES = {"metric": METRICS, "ablation": ABLATIONS, "correction": CORRECTIONS}
@@ -37,6 +45,19 @@ _SHAPES = {
     "claims": "claims must be a list of strings, for example ['effect(ind) >= 0.5']",
 }
 _REQUIRED = "a hypothesis file needs version, name, model and task"
+_NOISE = "{positions: [1, 2, 3], scale: 3.0, seed: 0}"
+# task.noise keys -> what a valid value is (for wrong types and ranges)
+_NOISE_RULES = {
+    "positions": (
+        "task.noise.positions must be a token position or a list of them (integers; "
+        "negative counts from the end), for example [1, 2, 3]"
+    ),
+    "scale": (
+        "task.noise.scale must be a number > 0: the noise's standard deviation in units of "
+        "the std of the embedding matrix's entries (Meng et al. use 3)"
+    ),
+    "seed": "task.noise.seed must be an integer (the noise is drawn from it per example)",
+}
 # Stand-ins for required values that failed validation, so the other checks can still run.
 _PLACEHOLDERS: dict[str, Any] = {"version": 1, "name": "?", "model": "path:."}
 
@@ -47,6 +68,8 @@ def _fields(model: type) -> list[str]:
 
 def _keys_for(loc: tuple[Any, ...]) -> list[str]:
     """Valid keys of the mapping at ``loc`` (for unknown-key hints)."""
+    if loc[:2] == ("task", "noise"):
+        return _fields(NoiseSpec)
     if loc[:1] == ("task",):
         return _fields(TaskSpec)
     if loc[:1] == ("nodes",):
@@ -62,6 +85,8 @@ def _message(err: dict[str, Any]) -> str:
         key = str(loc[-1])
         where = "top level" if len(loc) == 1 else ".".join(str(p) for p in loc[:-1])
         return f"unknown key '{key}' at {where}; {did_you_mean(key, _keys_for(loc))}"
+    if loc[:2] == ("task", "noise"):
+        return _noise_message(err, loc, kind)
     if kind == "missing":
         if loc[:1] == ("nodes",):
             return f"node '{loc[1]}' needs 'at: <site>', for example {{at: L1H3, pos: -1}}"
@@ -94,6 +119,15 @@ def _message(err: dict[str, Any]) -> str:
     return f"{dotted}: {msg} (got {err.get('input')!r})"
 
 
+def _noise_message(err: dict[str, Any], loc: tuple[Any, ...], kind: str) -> str:
+    """Messages for ``task.noise`` (Gaussian-noise corruption)."""
+    if kind == "missing":
+        return f"task.noise needs '{loc[2]}', for example noise: {_NOISE}"
+    if len(loc) == 2:
+        return f"task.noise must be a mapping like {_NOISE}, got {err.get('input')!r}"
+    return f"{_NOISE_RULES.get(str(loc[2]), str(loc[2]))}; got {err.get('input')!r}"
+
+
 def _node_errors(errors: list[dict[str, Any]], root: Any) -> list[dict[str, Any]]:
     """Collapse the per-member errors of the ``str | NodeAt`` union into what the user meant:
     a mapping's own errors (``nodes.ind.pso``) for a mapping, one error per node otherwise."""
@@ -101,6 +135,9 @@ def _node_errors(errors: list[dict[str, Any]], root: Any) -> list[dict[str, Any]
     out: list[dict[str, Any]] = []
     for err in errors:
         loc = tuple(err["loc"])
+        if loc[:3] == ("task", "noise", "positions"):
+            out.append({**err, "loc": loc[:3]})  # int | list[int]: one mistake
+            continue
         if not (loc and loc[0] == "nodes" and len(loc) > 2):
             out.append(err)
             continue

@@ -15,6 +15,7 @@ from causal_mi.spec.claims import PATHS, Claim, ClaimSyntaxError, parse_claim
 from causal_mi.spec.schema import Hypothesis, NodeAt
 from causal_mi.spec.sites import (
     HEAD_INPUTS,
+    HEAD_SUFFIXES,
     SITE_FORMS,
     Kind,
     Site,
@@ -149,14 +150,15 @@ class _Resolver:
             self.site_refs.append((site, where))
 
     def resolve_ref(self, ref: str, where: Location) -> Site | None:
-        """A node name, ``node.q|k|v``, or a site name -> Site (records an error otherwise)."""
+        """A node name, ``node.q|k|v|pattern``, or a site name -> Site (records an error
+        otherwise)."""
         ref = ref.strip()
         if ref in self.nodes:
             return self.nodes[ref]
         base, _, suffix = ref.rpartition(".")
-        if ref in self.broken or (base in self.broken and suffix in HEAD_INPUTS):
+        if ref in self.broken or (base in self.broken and suffix in HEAD_SUFFIXES):
             return None  # the node's own definition is already reported
-        if base in self.nodes and suffix in HEAD_INPUTS:
+        if base in self.nodes and suffix in HEAD_SUFFIXES:
             try:
                 site = with_input(self.nodes[base], suffix)
             except SiteSyntaxError as exc:
@@ -172,7 +174,7 @@ class _Resolver:
                 f"{n}.{c}"
                 for n, s in self.nodes.items()
                 if s.kind is Kind.HEAD
-                for c in HEAD_INPUTS
+                for c in HEAD_SUFFIXES
             ]
             hint = did_you_mean(ref, names + ["embed", "logits"])
             self.error(where, f"unknown node or site '{ref}'; {hint}; or a site: {SITE_FORMS}")
@@ -197,6 +199,18 @@ class _Resolver:
                 continue
             sender, receiver = (self.resolve_ref(p, where) for p in parts)
             if sender is None or receiver is None:
+                continue
+            pattern = next((s for s in (sender, receiver) if s.kind is Kind.PATTERN), None)
+            if pattern is not None:
+                rule = _PATTERN_SENDER if pattern is sender else _PATTERN_RECEIVER
+                self.error(
+                    where,
+                    rule.format(
+                        text=text,
+                        site=format_site(pattern),
+                        head=format_site(pattern.without_pos().component()),
+                    ),
+                )
                 continue
             if sender.kind is Kind.LOGITS or sender.is_input:
                 self.error(
@@ -321,6 +335,18 @@ class _Resolver:
         return out
 
 
+_PATTERN_SENDER = (
+    "edge '{text}': an attention pattern ({site}) is not an edge sender: it writes nothing "
+    "to the residual stream, only weights the head's values; use the head itself as the "
+    "sender (for example '{head} -> ...'), or claim on the pattern node (effect, restore)"
+)
+_PATTERN_RECEIVER = (
+    "edge '{text}': an attention pattern ({site}) is not an edge receiver: the pattern is "
+    "computed from the head's query and key, so edges end at '{head}.q' or '{head}.k' (or "
+    "'{head}' for q, k and v); claim on the pattern node instead (effect, restore, indirect)"
+)
+
+
 def _position(edge: Edge) -> tuple[int, int]:
     return (edge.location.line, edge.location.col)
 
@@ -388,7 +414,8 @@ def check_dims(hyp: ResolvedHypothesis, dims: ModelDims) -> list[Problem]:
                 )
             )
             continue
-        if site.kind in (Kind.HEAD, Kind.HEAD_INPUT) and not 0 <= site.head < dims.n_heads:
+        heads = (Kind.HEAD, Kind.HEAD_INPUT, Kind.PATTERN)
+        if site.kind in heads and not 0 <= site.head < dims.n_heads:
             problems.append(
                 Problem(
                     where,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -15,14 +15,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class NoiseSpec(_Strict):
+    """Gaussian noise on the embeddings as the corruption (causal tracing, Meng et al. 2022):
+    the corrupt run is the clean prompt with noise of std ``scale`` x std(W_E entries) added
+    to the token + position embeddings at ``positions``. Each example's draw is seeded by
+    ``seed`` and the example's index, so reruns and any batching give the same noise."""
+
+    positions: int | Annotated[list[int], Field(min_length=1)]
+    scale: float = Field(3.0, gt=0, allow_inf_nan=False)
+    seed: int = 0
+
+    @property
+    def position_list(self) -> tuple[int, ...]:
+        return (self.positions,) if isinstance(self.positions, int) else tuple(self.positions)
+
+
 class TaskSpec(_Strict):
-    """Where the prompts come from: a built-in generator or a JSONL file of pairs."""
+    """Where the prompts come from: a built-in generator or a JSONL file of pairs, and
+    optionally ``noise`` (then the corrupt prompt is the clean one with noised embeddings)."""
 
     generator: str | None = None
     file: str | None = None
     n: int = Field(200, ge=1, le=1_000_000)
     seed: int = 0
     params: dict[str, int | float | str | bool] = Field(default_factory=dict)
+    noise: NoiseSpec | None = None
 
 
 class NodeAt(_Strict):

@@ -5,12 +5,13 @@ Grammar (SPEC 2)::
     embed | logits
     L<l>H<h>                 a head's output (its term in the residual stream)
     L<l>H<h>.q|k|v           a head's query / key / value input
+    L<l>H<h>.pattern         a head's attention pattern (post-softmax, [query, key])
     L<l>.mlp                 an MLP's output;  L<l>.mlp.in  its input
     L<l>.mlp[<i>]            one MLP neuron (post-activation)
     L<l>.resid_pre|resid_mid|resid_post
 
 A site may be restricted to positions (``{at: L1H3, pos: -1}``); negative positions count
-from the end of the prompt.
+from the end of the prompt. For a pattern the positions are query positions (the rows).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Kind(StrEnum):
     LOGITS = "logits"
     HEAD = "head"  # a head's output
     HEAD_INPUT = "head_input"  # q, k or v of a head
+    PATTERN = "pattern"  # a head's attention pattern (computed from q and k, weights v)
     MLP = "mlp"  # MLP output
     MLP_IN = "mlp_in"
     NEURON = "neuron"
@@ -38,20 +40,23 @@ RESID_POINTS = ("resid_pre", "resid_mid", "resid_post")
 _STAGE = {
     ("resid", "resid_pre"): 0,
     Kind.HEAD_INPUT: 1,
-    Kind.HEAD: 2,
-    ("resid", "resid_mid"): 3,
-    Kind.MLP_IN: 4,
-    Kind.NEURON: 5,
-    Kind.MLP: 6,
-    ("resid", "resid_post"): 7,
+    Kind.PATTERN: 2,
+    Kind.HEAD: 3,
+    ("resid", "resid_mid"): 4,
+    Kind.MLP_IN: 5,
+    Kind.NEURON: 6,
+    Kind.MLP: 7,
+    ("resid", "resid_post"): 8,
 }
 
 SITE_FORMS = (
-    "embed, logits, L<l>H<h>, L<l>H<h>.q|k|v, L<l>.mlp, L<l>.mlp.in, L<l>.mlp[<i>], "
-    "L<l>.resid_pre|resid_mid|resid_post"
+    "embed, logits, L<l>H<h>, L<l>H<h>.q|k|v, L<l>H<h>.pattern, L<l>.mlp, L<l>.mlp.in, "
+    "L<l>.mlp[<i>], L<l>.resid_pre|resid_mid|resid_post"
 )
+# What may follow a head (``L1H3.k``, ``ind.pattern``).
+HEAD_SUFFIXES = (*HEAD_INPUTS, "pattern")
 
-_HEAD_RE = re.compile(r"^L(\d+)H(\d+)(?:\.(q|k|v))?$")
+_HEAD_RE = re.compile(r"^L(\d+)H(\d+)(?:\.(q|k|v|pattern))?$")
 _MLP_RE = re.compile(r"^L(\d+)\.mlp(?:\.(in)|\[(\d+)\])?$")
 _RESID_RE = re.compile(r"^L(\d+)\.(resid_pre|resid_mid|resid_post)$")
 
@@ -103,8 +108,9 @@ class Site:
         return replace(self, pos=None)
 
     def component(self) -> Site:
-        """The component a site belongs to: a head input's head, an MLP input's MLP."""
-        if self.kind is Kind.HEAD_INPUT:
+        """The component a site belongs to: a head input's or pattern's head, an MLP input's
+        MLP."""
+        if self.kind in (Kind.HEAD_INPUT, Kind.PATTERN):
             return replace(self, kind=Kind.HEAD, channel="")
         if self.kind is Kind.MLP_IN:
             return replace(self, kind=Kind.MLP)
@@ -125,6 +131,8 @@ def parse_site(text: str) -> Site:
     m = _HEAD_RE.match(s)
     if m:
         layer, head, ch = int(m.group(1)), int(m.group(2)), m.group(3)
+        if ch == "pattern":
+            return Site(Kind.PATTERN, layer, head)
         if ch:
             return Site(Kind.HEAD_INPUT, layer, head, channel=ch)
         return Site(Kind.HEAD, layer, head)
@@ -162,6 +170,8 @@ def format_site(site: Site) -> str:
         base = f"L{site.layer}H{site.head}"
     elif k is Kind.HEAD_INPUT:
         base = f"L{site.layer}H{site.head}.{site.channel}"
+    elif k is Kind.PATTERN:
+        base = f"L{site.layer}H{site.head}.pattern"
     elif k is Kind.MLP:
         base = f"L{site.layer}.mlp"
     elif k is Kind.MLP_IN:
@@ -176,7 +186,9 @@ def format_site(site: Site) -> str:
 
 
 def with_input(site: Site, channel: str) -> Site:
-    """The q/k/v input of a head site (``ind`` + ``.k`` -> ``L1H3.k``)."""
+    """The q/k/v input (or the pattern) of a head site (``ind`` + ``.k`` -> ``L1H3.k``)."""
     if site.kind is not Kind.HEAD:
         raise SiteSyntaxError(f"'.{channel}' applies only to heads, not to {format_site(site)}")
+    if channel == "pattern":
+        return replace(site, kind=Kind.PATTERN, channel="")
     return replace(site, kind=Kind.HEAD_INPUT, channel=channel)

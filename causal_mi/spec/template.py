@@ -12,10 +12,11 @@ task:
   # (a pairs file holds one {{"clean","corrupt","answer","wrong"}} object per line)
   n: 200
   seed: 0
+  # noise: {{positions: [1, 2], scale: 3.0, seed: 0}}  # corrupt = clean + embedding noise
 metric: logit_diff      # logit_diff | logprob | prob | kl
 ablation: resample      # resample | mean | zero
 confidence: 0.95
-nodes:                  # your names -> sites (L1H3, L1H3.k, L2.mlp, L0.mlp[12], L3.resid_pre)
+nodes:   # names -> sites (L1H3, L1H3.k, L1H3.pattern, L2.mlp, L0.mlp[12], L3.resid_pre)
   prev: L0H1
   ind: L1H3
 edges:                  # sender -> receiver (a bare head receiver means its q, k and v)

@@ -12,8 +12,14 @@ from causal_mi.tasks.base import Example
 KEYS = ("clean", "corrupt", "answer", "wrong")
 
 
-def read_pairs(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[Problem]]:
-    """Parse the file; returns (line number, record) pairs and every problem found."""
+def read_pairs(
+    path: Path, *, corrupt: bool = True
+) -> tuple[list[tuple[int, dict[str, str]]], list[Problem]]:
+    """Parse the file; returns (line number, record) pairs and every problem found.
+
+    ``corrupt=False`` (a task corrupted by noise) makes the ``corrupt`` key optional: the
+    corrupt run is then the clean prompt, so a record without it reads its clean prompt."""
+    required = KEYS if corrupt else tuple(k for k in KEYS if k != "corrupt")
     records: list[tuple[int, dict[str, str]]] = []
     problems: list[Problem] = []
     try:
@@ -44,14 +50,14 @@ def read_pairs(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[Probl
                 Problem(where, "each line must be a JSON object with keys " + ", ".join(KEYS))
             )
             continue
-        missing = [k for k in KEYS if not isinstance(obj.get(k), str)]
+        missing = [k for k in required if not isinstance(obj.get(k), str)]
         extra = sorted(set(obj) - set(KEYS))
         if missing:
             problems.append(
                 Problem(
                     where,
                     f"missing or non-string key(s) {', '.join(missing)}; "
-                    f"each line needs string values for {', '.join(KEYS)}",
+                    f"each line needs string values for {', '.join(required)}",
                 )
             )
             continue
@@ -60,7 +66,7 @@ def read_pairs(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[Probl
                 Problem(where, f"unknown key(s) {', '.join(extra)}; valid keys: " + ", ".join(KEYS))
             )
             continue
-        records.append((number, {k: obj[k] for k in KEYS}))
+        records.append((number, {k: obj.get(k, obj["clean"]) for k in KEYS}))
     if not records and not problems:
         problems.append(
             Problem(
@@ -73,10 +79,16 @@ def read_pairs(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[Probl
 
 
 def tokenize_pairs(
-    path: Path, records: list[tuple[int, dict[str, str]]], tok: TokenizerView
+    path: Path,
+    records: list[tuple[int, dict[str, str]]],
+    tok: TokenizerView,
+    *,
+    corrupt: bool = True,
 ) -> tuple[list[Example], list[Problem]]:
     """Tokenize with the model's tokenizer; answers must be single tokens and each clean
-    prompt must have as many tokens as its corrupt prompt (position-aligned patching)."""
+    prompt must have as many tokens as its corrupt prompt (position-aligned patching).
+    ``corrupt=False`` ignores the corrupt prompts (a task corrupted by noise): the corrupt
+    tokens are the clean ones."""
     examples: list[Example] = []
     problems: list[Problem] = []
     for number, rec in records:
@@ -99,13 +111,14 @@ def tokenize_pairs(
                 ok = False
             else:
                 ids[key] = pieces[0]
-        clean, corrupt = tok.prompt(rec["clean"]), tok.prompt(rec["corrupt"])
-        if len(clean) != len(corrupt):
+        clean = tok.prompt(rec["clean"])
+        other = tok.prompt(rec["corrupt"]) if corrupt else clean
+        if len(clean) != len(other):
             problems.append(
                 Problem(
                     where,
                     f"clean prompt is {len(clean)} tokens but corrupt is "
-                    f"{len(corrupt)}; they must have the same length so positions "
+                    f"{len(other)}; they must have the same length so positions "
                     "line up when patching",
                 )
             )
@@ -114,7 +127,7 @@ def tokenize_pairs(
             examples.append(
                 Example(
                     tuple(clean),
-                    tuple(corrupt),
+                    tuple(other),
                     ids["answer"],
                     ids["wrong"],
                     f"{path.name}:{number}",

@@ -1,4 +1,8 @@
-"""Build a hypothesis' task: static checks before the model loads, tokenization after."""
+"""Build a hypothesis' task: static checks before the model loads, tokenization after.
+
+With ``task.noise`` the corrupt prompts are ignored: each example's corrupt run is its clean
+prompt with Gaussian noise on the embeddings (:class:`causal_mi.tasks.base.Noise`), drawn by
+the engine; ``answer`` and ``wrong`` still come from the generator or file."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 from causal_mi.errors import InputError, Location, Problem, did_you_mean
 from causal_mi.models.tokens import TokenizerView
 from causal_mi.spec.schema import Hypothesis
-from causal_mi.tasks.base import Task
+from causal_mi.tasks.base import Example, Noise, Task
 from causal_mi.tasks.generators import GENERATORS, check_params, resolved_params
 from causal_mi.tasks.pairs import read_pairs, tokenize_pairs
 
@@ -50,7 +54,7 @@ def task_problems(hyp: Hypothesis, root: Any, hyp_path: Path) -> list[Problem]:
                 )
             )
         path = task_file(hyp, hyp_path)
-        _, file_problems = read_pairs(path)
+        _, file_problems = read_pairs(path, corrupt=spec.noise is None)
         where = locate(root, ("task", "file"), file)
         for p in file_problems:
             if p.location.line > 0:
@@ -71,15 +75,52 @@ def build_task(hyp: Hypothesis, hyp_path: Path, tok: TokenizerView) -> Task:
             raise InputError(
                 Problem(Location(str(hyp_path)), f"task generator '{gen.name}': {exc}")
             ) from None
-        return Task(gen.name, tuple(examples))
+        return Task(gen.name, _with_noise(examples, hyp, hyp_path))
     path = task_file(hyp, hyp_path)
-    records, problems = read_pairs(path)
+    corrupt = spec.noise is None
+    records, problems = read_pairs(path, corrupt=corrupt)
     if not problems:
         if spec.seed and len(records) > spec.n:
             import random
 
             records = sorted(random.Random(spec.seed).sample(records, spec.n))
-        examples, problems = tokenize_pairs(path, records[: spec.n], tok)
+        examples, problems = tokenize_pairs(path, records[: spec.n], tok, corrupt=corrupt)
     if problems:
         raise InputError(problems)
-    return Task(path.name, tuple(examples))
+    return Task(path.name, _with_noise(examples, hyp, hyp_path))
+
+
+def _with_noise(examples: list[Example], hyp: Hypothesis, hyp_path: Path) -> tuple[Example, ...]:
+    """The examples, corrupted by ``task.noise`` if the file asks for it: each corrupt prompt
+    becomes the clean prompt and example i gets the noise draw ``(seed, i)``. Positions must
+    lie inside the shortest prompt (an :class:`InputError` at the position otherwise)."""
+    import dataclasses
+
+    noise = hyp.task.noise
+    if noise is None or not examples:
+        return tuple(examples)
+    positions = noise.position_list
+    shortest = min(e.length for e in examples)
+    bad = [(i, p) for i, p in enumerate(positions) if not -shortest <= p < shortest]
+    if bad:
+        from causal_mi.spec.yaml_source import load_yaml, locate
+
+        root = load_yaml(hyp_path)
+        at = ("task", "noise", "positions")
+        single = isinstance(noise.positions, int)
+        raise InputError(
+            [
+                Problem(
+                    locate(root, at if single else (*at, i), str(hyp_path)),
+                    f"task.noise.positions: position {p} is outside the shortest prompt "
+                    f"({shortest} tokens, positions 0..{shortest - 1} or -{shortest}..-1)",
+                )
+                for i, p in bad
+            ]
+        )
+    return tuple(
+        dataclasses.replace(
+            e, corrupt=e.clean, noise=Noise(positions, noise.scale, noise.seed, index=i)
+        )
+        for i, e in enumerate(examples)
+    )

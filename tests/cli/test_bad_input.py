@@ -124,7 +124,7 @@ def test_unknown_key_in_task(tmp_path, model):
         line_of(path, "sed: 0"),
         "unknown key 'sed' at task",
         "did you mean seed?",
-        "valid: file, generator, n, params, seed",
+        "valid: file, generator, n, noise, params, seed",
     )
 
 
@@ -182,6 +182,26 @@ def test_site_out_of_range(tmp_path, model, site, fragments):
     text = verify_bad(path, tmp_path)
     assert_at(text, path, line_of(path, site), *fragments)
     assert "1 error:" in text  # at the node, not again at 'ind.k' in the edges
+
+
+@pytest.mark.parametrize(
+    ("site", "fragments"),
+    [
+        ("L9H0.pattern", ("L9H0.pattern: layer 9 is out of range", "the model has layers 0..1")),
+        ("L1H9.pattern", ("L1H9.pattern: head 9 is out of range", "layer 1 has heads 0..3")),
+    ],
+    ids=["layer", "head"],
+)
+def test_pattern_site_out_of_range(tmp_path, model, site, fragments):
+    path = write(
+        tmp_path,
+        model,
+        nodes=f"\n  prev: L0H1\n  ind: L1H3\n  pat: {site}",
+        claims='["effect(pat) >= -100"]',
+    )
+    text = verify_bad(path, tmp_path)
+    assert_at(text, path, line_of(path, site), *fragments)
+    assert "1 error:" in text
 
 
 def test_mlp_site_on_attention_only_model(tmp_path, model):
@@ -346,6 +366,43 @@ def test_clean_and_corrupt_lengths_differ(tmp_path, model):
     )
 
 
+NOISE_TASK = "\n  generator: repeated_tokens\n  n: 20\n  noise:\n    positions: {positions}"
+
+
+@pytest.mark.parametrize(
+    ("positions", "needle", "bad"),
+    [("[1, 2, 13]", "13]", "13"), ("-14", "-14", "-14")],
+    ids=["list", "single"],
+)
+def test_noise_position_outside_the_prompts(tmp_path, model, positions, needle, bad):
+    # repeated_tokens with seq_len 8, repeat 4 and BOS: every prompt is 13 tokens.
+    path = write(tmp_path, model, task=NOISE_TASK.format(positions=positions))
+    text = verify_bad(path, tmp_path)
+    assert_at(
+        text,
+        path,
+        line_of(path, needle),
+        f"task.noise.positions: position {bad} is outside the shortest prompt (13 tokens",
+        "positions 0..12 or -13..-1",
+    )
+    assert "1 error:" in text
+
+
+def test_noise_file_task_needs_no_corrupt_prompts(tmp_path, model):
+    """With noise the corrupt prompts are ignored: lines without them (or of another length)
+    load, and a position outside the prompts is still reported."""
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(
+        '{"clean": "w1 w2 w3", "answer": " w4", "wrong": " w5"}\n'
+        '{"clean": "w1 w2 w3", "corrupt": "w9", "answer": " w4", "wrong": " w5"}\n'
+    )
+    task = "\n  file: pairs.jsonl\n  noise:\n    positions: [1, 4]"
+    text = verify_bad(write(tmp_path, model, task=task), tmp_path)
+    path = tmp_path / "hyp.yaml"
+    assert_at(text, path, line_of(path, "positions"), "position 4 is outside the shortest prompt")
+    assert "1 error:" in text  # neither the missing nor the shorter corrupt prompt
+
+
 # --- several problems -----------------------------------------------------------------------
 
 
@@ -488,6 +545,42 @@ LOADER_CASES: dict[str, tuple[dict[str, str | None], list[tuple[str, str]]]] = {
         {"task": "{file: nowhere.jsonl}"},
         [("task:", "task file not found")],
     ),
+    "pattern-edge-receiver": (
+        {"edges": "\n  - prev -> ind.k\n  - prev -> L1H3.pattern"},
+        [("L1H3.pattern", "L1H3.pattern) is not an edge receiver: the pattern is computed")],
+    ),
+    "pattern-edge-sender": (
+        {"edges": "\n  - prev -> ind.k\n  - ind.pattern -> logits"},
+        [("ind.pattern", "L1H3.pattern) is not an edge sender")],
+    ),
+    "pattern-unknown-suffix": (
+        {"claims": "\n  - effect(ind.patern) >= 0.5"},
+        [("ind.patern", "did you mean ind.pattern?")],
+    ),
+    "noise-scale": (
+        {"task": "\n  generator: repeated_tokens\n  noise: {positions: [1], scale: 0}"},
+        [("scale: 0", "task.noise.scale must be a number > 0")],
+    ),
+    "noise-unknown-key": (
+        {"task": "\n  generator: repeated_tokens\n  noise: {positions: [1], sclae: 3}"},
+        [("sclae", "unknown key 'sclae' at task.noise; did you mean scale?")],
+    ),
+    "noise-positions-type": (
+        {"task": "\n  generator: repeated_tokens\n  noise: {positions: first}"},
+        [("first", "task.noise.positions must be a token position or a list of them")],
+    ),
+    "noise-positions-empty": (
+        {"task": "\n  generator: repeated_tokens\n  noise: {positions: []}"},
+        [("positions: []", "task.noise.positions must be a token position or a list")],
+    ),
+    "noise-missing-positions": (
+        {"task": "\n  generator: repeated_tokens\n  noise: {scale: 3}"},
+        [("noise:", "task.noise needs 'positions'")],
+    ),
+    "noise-not-a-mapping": (
+        {"task": "\n  generator: repeated_tokens\n  noise: 3"},
+        [("noise:", "task.noise must be a mapping like {positions: [1, 2, 3]")],
+    ),
     "version-2": ({"version": "2"}, [("version:", "unsupported version 2")]),
     "missing-model-key": ({"model": None}, [("version:", "missing required key 'model'")]),
     "several": (
@@ -525,6 +618,25 @@ def test_loader_reports_each_problem_where_it_is(tmp_path, overrides, expected):
         assert problem.location.col >= 1
     head = "1 error:" if len(expected) == 1 else f"{len(expected)} errors:"
     assert info.value.render().startswith(head)
+
+
+def test_loader_accepts_pattern_sites_and_noise(tmp_path):
+    path = write(
+        tmp_path,
+        NO_MODEL,
+        task="\n  generator: repeated_tokens\n  noise: {positions: [1, -2], scale: 2.5, seed: 7}",
+        nodes="\n  prev: L0H1\n  ind: L1H3\n  last: {at: L1H3.pattern, pos: -1}",
+        claims='["effect(ind.pattern) >= 0", "restore(last) >= 0", "effect(L0H2.pattern) >= 0"]',
+    )
+    hyp = load_hypothesis(path)
+    assert str(hyp.nodes["last"]) == "L1H3.pattern@-1"
+    assert [str(s) for c in hyp.claims for s in c.sites] == [
+        "L1H3.pattern",
+        "L1H3.pattern@-1",
+        "L0H2.pattern",
+    ]
+    noise = hyp.spec.task.noise
+    assert (noise.position_list, noise.scale, noise.seed) == ((1, -2), 2.5, 7)
 
 
 def test_loader_accepts_the_baseline(tmp_path):

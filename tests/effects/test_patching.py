@@ -69,3 +69,49 @@ def test_sweep_rejects_mixed_lengths(mlp_model, data):
     other = gen.make(mlp_model.tokens, 2, 1, resolved_params(gen, {"seq_len": 5, "repeat": 2}))
     with pytest.raises(ValueError, match="one token length"):
         act_patch(mlp_model, Task("m", task.examples + tuple(other)), "head_out")
+
+
+@pytest.mark.parametrize("method", ["hooks", "auto"])
+def test_head_pattern_sweep_equals_transformer_lens(mlp_model, data, method):
+    """``head_pattern`` (each head's attention pattern, all positions, patched from the clean
+    run into the corrupt one with the values recomputed) equals TL's pattern sweep."""
+    from transformer_lens import patching
+
+    task, t, tl_metric = data
+    bridge = mlp_model.bridge
+    bridge.eval()
+    with torch.no_grad():
+        _, cache = bridge.run_with_cache(t["clean"])
+        want = patching.get_act_patch_attn_head_pattern_all_pos(
+            bridge, t["corrupt"], cache, tl_metric
+        )
+    got = act_patch(mlp_model, task, "head_pattern", max_rows=64, method=method)
+    assert got.grid.shape == (2, 4)
+    assert got.index == [(la, h) for la in range(2) for h in range(4)]
+    np.testing.assert_allclose(got.grid, want.numpy(), atol=1e-4)
+    assert np.abs(got.grid - got.corrupt).max() > 1e-3  # the patches do something
+
+
+def test_sweep_on_a_noise_task_patches_the_noised_run(mlp_model, data):
+    """A task corrupted by embedding noise sweeps on hook passes (the incremental engine
+    declines it): restoring layer 0's residual stream at the noised position gives the clean
+    run back, at a position without noise it changes nothing."""
+    import dataclasses
+
+    from causal_mi.tasks.base import Noise
+
+    task, _, _ = data
+    noised = Task(
+        "noised",
+        tuple(
+            dataclasses.replace(e, corrupt=e.clean, noise=Noise((2,), 3.0, 0, i))
+            for i, e in enumerate(task.examples)
+        ),
+    )
+    s = act_patch(mlp_model, noised, "resid_pre", max_rows=64)
+    assert abs(s.clean - s.corrupt) > 1e-3
+    per_pos = s.per_example.reshape(2, -1, len(task))
+    np.testing.assert_allclose(per_pos[0, 3], s.corrupt_values, atol=1e-5)
+    np.testing.assert_allclose(per_pos[0, 2], s.clean_values, atol=1e-5)
+    with pytest.raises(ValueError, match="noise"):
+        act_patch(mlp_model, noised, "resid_pre", method="incremental")

@@ -22,8 +22,9 @@ def _ln(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float) -> torch.
 
 def forward(bridge, tokens: torch.Tensor, patch: Patch | None = None) -> torch.Tensor:
     """Logits [batch, pos, vocab]. ``patch(point, layer, value)`` may replace: ``resid_pre``,
-    ``q``, ``k``, ``v``, ``z`` ([b, pos, head, d_head]), ``resid_mid``, ``mlp_in``, ``post``
-    ([b, pos, d_mlp]), ``mlp_out``, ``resid_post``."""
+    ``q``, ``k``, ``v``, ``z`` ([b, pos, head, d_head]), ``pattern`` ([b, head, query, key],
+    after the softmax; the values are then weighted by the replaced pattern), ``resid_mid``,
+    ``mlp_in``, ``post`` ([b, pos, d_mlp]), ``mlp_out``, ``resid_post``."""
     sd = {k: v.double() for k, v in bridge.state_dict().items()}
     cfg = bridge.cfg
     eps, H, dh = cfg.eps, cfg.n_heads, cfg.d_head
@@ -40,7 +41,7 @@ def forward(bridge, tokens: torch.Tensor, patch: Patch | None = None) -> torch.T
             t = h @ sd[p + f"attn.{c}.weight"].T + sd[p + f"attn.{c}.bias"]
             qkv[c] = patch(c, layer, t.view(b, L, H, dh))
         scores = torch.einsum("bqhd,bkhd->bhqk", qkv["q"], qkv["k"]) / math.sqrt(dh)
-        pattern = scores.masked_fill(mask, float("-inf")).softmax(-1)
+        pattern = patch("pattern", layer, scores.masked_fill(mask, float("-inf")).softmax(-1))
         z = patch("z", layer, torch.einsum("bhqk,bkhd->bqhd", pattern, qkv["v"]))
         x = x + z.reshape(b, L, H * dh) @ sd[p + "attn.o.weight"].T + sd[p + "attn.o.bias"]
         if not cfg.attn_only:

@@ -21,6 +21,8 @@ SITES = {
     "L1H2.q": ("q", 2),
     "L1H0.k": ("k", 0),
     "L0H3.v": ("v", 3),
+    "L0H1.pattern": ("pattern", 1),
+    "L1H2.pattern": ("pattern", 2),
     "L0.mlp": ("mlp_out", None),
     "L1.mlp.in": ("mlp_in", None),
     "L0.mlp[7]": ("post", 7),
@@ -59,6 +61,8 @@ def _expected(model, task, site_text, ablation, pos):
         idx = slice(None) if pos is None else pos
         if ch is None:
             value[:, idx] = source_run[:, idx]
+        elif p == "pattern":  # [b, head, query, key]: positions are query rows
+            value[:, ch, idx] = source_run[:, ch, idx]
         else:
             value[:, idx, ch] = source_run[:, idx, ch]
         return value
@@ -105,3 +109,20 @@ def test_wrong_patch_is_detected(mlp_model):
     got = Engine(mlp_model).run(task, [cond], metric("logit_diff")).values[0]
     want = _expected(mlp_model, task, "L0H1", "resample", None)
     assert abs(got - want).max() > 1e-3
+
+
+def test_pattern_patch_on_attention_that_ignores_it_is_an_error(mlp_model, monkeypatch):
+    """Attention computed inside a wrapped HF module fires hook_pattern after the fact, so an
+    edit would be discarded; the engine refuses rather than measure nothing."""
+    from causal_mi.errors import InputError
+
+    task = _task(mlp_model)
+    attn = mlp_model.bridge.blocks[1].attn.original_component
+    monkeypatch.setattr(attn, "accepts_pattern_fn", False, raising=False)
+    cond = Condition("clean", site_patches([parse_site("L1H2.pattern")], "zero"))
+    with pytest.raises(InputError, match="ignores edits to the attention pattern"):
+        Engine(mlp_model).run(task, [cond], metric("logit_diff"))
+    # reading a pattern (recording it) is fine
+    rec = Condition("clean", record=(("p", "blocks.1.attn.hook_pattern"),))
+    r = Engine(mlp_model).run(task, [rec], metric("logit_diff"))
+    assert r.recorded["p"][task.examples[0].length].shape[1] == 4

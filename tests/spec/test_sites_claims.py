@@ -13,6 +13,7 @@ layers = st.integers(0, 63)
 site_texts = st.one_of(
     st.builds(lambda a, h: f"L{a}H{h}", layers, layers),
     st.builds(lambda a, h, c: f"L{a}H{h}.{c}", layers, layers, st.sampled_from("qkv")),
+    st.builds(lambda a, h: f"L{a}H{h}.pattern", layers, layers),
     st.builds(lambda a: f"L{a}.mlp", layers),
     st.builds(lambda a: f"L{a}.mlp.in", layers),
     st.builds(lambda a, i: f"L{a}.mlp[{i}]", layers, st.integers(0, 4095)),
@@ -30,7 +31,21 @@ def test_site_round_trip(text):
 
 @pytest.mark.parametrize(
     "bad",
-    ["L1H", "H3", "L1H3.x", "L1.mlp[]", "L1.resid", "l1h3", "L1H3.q.k", "L-1H2", "embeds", ""],
+    [
+        "L1H",
+        "H3",
+        "L1H3.x",
+        "L1.mlp[]",
+        "L1.resid",
+        "l1h3",
+        "L1H3.q.k",
+        "L-1H2",
+        "embeds",
+        "",
+        "L1H3.patern",
+        "L1H3.pattern.q",
+        "L1.pattern",
+    ],
 )
 def test_site_rejects(bad):
     with pytest.raises(SiteSyntaxError, match="valid forms"):
@@ -42,6 +57,7 @@ def test_computation_order():
         "embed",
         "L0.resid_pre",
         "L0H3.k",
+        "L0H3.pattern",
         "L0H1",
         "L0.resid_mid",
         "L0.mlp.in",
@@ -57,8 +73,24 @@ def test_computation_order():
     assert parse_site("L0H1").order_key() == parse_site("L0H2").order_key()
 
 
+def test_site_forms_name_the_pattern():
+    with pytest.raises(SiteSyntaxError, match=r"L<l>H<h>\.pattern"):
+        parse_site("L1H3.patern")
+
+
+def test_pattern_site():
+    s = parse_site("L1H3.pattern")
+    assert (s.kind, s.layer, s.head) == (Kind.PATTERN, 1, 3)
+    assert not s.is_input  # not an edge receiver
+    assert str(s.at((-1,))) == "L1H3.pattern@-1"
+    # between the head's inputs and its output, after the previous layer
+    assert parse_site("L1H3.k").order_key() < s.order_key() < parse_site("L1H0").order_key()
+    assert parse_site("L0.resid_post").order_key() < s.order_key()
+
+
 def test_component_of_inputs():
     assert parse_site("L2H5.v").component() == parse_site("L2H5")
+    assert parse_site("L2H5.pattern").component() == parse_site("L2H5")
     assert parse_site("L2.mlp.in").component().kind is Kind.MLP
 
 
