@@ -8,7 +8,7 @@ values. The functions here are pure: they build plans, the engine runs them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -146,10 +146,14 @@ def minimality_edges(
     edges: EdgeList, node: Site, dims: ModelDims, ablation: str, label: str
 ) -> Quantity:
     """faithfulness(edges) - faithfulness(edges not touching ``node``)."""
-    comp = node.component()
+
+    def whole(site: Site) -> Site:  # the component, whatever positions the site names
+        return replace(site.component(), pos=None)
+
+    comp = whole(node)
     full = edge_circuit(edges, dims, ablation)
     less = edge_circuit(
-        tuple((s, r) for s, r in edges if s.component() != comp and r.component() != comp),
+        tuple((s, r) for s, r in edges if whole(s) != comp and whole(r) != comp),
         dims,
         ablation,
     )

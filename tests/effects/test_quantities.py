@@ -147,3 +147,21 @@ def test_direct_holds_mediators_clean(setup):
     # Not the same as the total effect: holding the mediator changes the answer.
     total = _run(model, task, Q.effect(a, "resample"))
     assert np.abs(total - got).max() > 1e-4
+
+
+def test_edge_minimality_of_a_positioned_node_drops_its_edges():
+    """minimality(n) with edges drops every edge touching n's component, whatever positions
+    the node names (a positioned node once dropped nothing, so minimality read 0)."""
+    from causal_mi.spec.resolve import ModelDims
+    from causal_mi.spec.sites import Kind, Site
+
+    dims = ModelDims(n_layers=2, n_heads=4, d_mlp=0, attn_only=True)
+    edges = (
+        (Site(Kind.EMBED), Site(Kind.HEAD_INPUT, 1, 3, channel="q")),
+        (Site(Kind.HEAD, 0, 1), Site(Kind.HEAD_INPUT, 1, 3, channel="k")),
+        (Site(Kind.HEAD, 1, 3), Site(Kind.LOGITS)),
+    )
+    whole = Q.minimality_edges(edges, Site(Kind.HEAD, 1, 3), dims, "resample", "m")
+    at_last = Q.minimality_edges(edges, Site(Kind.HEAD, 1, 3, pos=(-1,)), dims, "resample", "m")
+    assert len(whole.conditions) == 2  # the full circuit and the circuit without L1H3's edges
+    assert set(at_last.conditions) == set(whole.conditions)
