@@ -214,15 +214,17 @@ def run_sweep(
     layer: int = 0,
     max_memory: int = 64 * 2**20,
     progress=None,
+    noise: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None),
 ) -> tuple[list[Run], Result]:
-    """Every run of ``family`` patched from ``src_tokens``' run into ``base_tokens``' run."""
+    """Every run of ``family`` patched from ``src_tokens``' run into ``base_tokens``' run;
+    ``noise`` (for the base run, for the source run) is added to their embeddings."""
     t0 = time.perf_counter()
     B, P = base_tokens.shape
     runs = runs_for(family, m, P, layer)
     if family in ("mlp_out", "resid_mid", "neurons") and m.d_mlp == 0:
         raise ValueError(f"'{family}' needs MLPs; this model is attention-only")
     keep_b, keep_s, post = _keep(family, runs)
-    base, src = inc.record_pair(m, base_tokens, src_tokens, keep_b, keep_s, post)
+    base, src = inc.record_pair(m, base_tokens, src_tokens, keep_b, keep_s, post, noise)
     flops = 2 * B * m.run_flops(0, 0, P)  # the two recorded runs (at least)
     clean_rec = base if base_is_clean else src
     clean_lp = torch.log_softmax(clean_rec.logits.double(), -1) if metric_name == "kl" else None

@@ -181,8 +181,6 @@ def _incremental_unavailable(model: LoadedModel, task: Task, family: str) -> str
 
     if family not in FAMILIES_FAST:
         return f"no incremental form of '{family}'"
-    if getattr(task, "noise", None) is not None:
-        return "the task corrupts by noise on the embeddings"
     try:
         weights_for(model)
     except UnsupportedArchitecture as exc:
@@ -205,6 +203,14 @@ def _incremental(
     P = (rows.shape[1] - 2) // 2
     clean, corrupt, answer, wrong = rows[:, :P], rows[:, P : 2 * P], rows[:, -2], rows[:, -1]
     base, src = (corrupt, clean) if direction == "restore" else (clean, corrupt)
+    noise = None
+    if task.noise is not None:  # the corrupt run is the clean prompt plus embedding noise
+        from causal_mi.engine.runner import noise_draw
+
+        std = float(m.w.W_E.double().std())
+        noise = torch.stack([noise_draw(e.noise, P, m.d_model, std) for e in task.examples]).to(
+            device=dev, dtype=m.dtype
+        )
     with torch.inference_mode():
         runs, r = run_sweep(
             m,
@@ -218,6 +224,7 @@ def _incremental(
             layer=layer,
             max_memory=max_memory or 64 * 2**20,
             progress=progress,
+            noise=(noise, None) if direction == "restore" else (None, noise),
         )
     index = [x.coords for x in runs]  # the order of _conditions (the tests hold them equal)
     shape = tuple(max(c) + 1 for c in zip(*index, strict=True))

@@ -223,13 +223,22 @@ def qkv(m: Model, layer: int, x: torch.Tensor, queries_from: int = 0):
     return q, k, v
 
 
-def record(m: Model, tokens: torch.Tensor, keep: frozenset[str] = frozenset(), post_layers=()):
+def record(
+    m: Model,
+    tokens: torch.Tensor,
+    keep: frozenset[str] = frozenset(),
+    post_layers=(),
+    noise: torch.Tensor | None = None,
+):
     """Run ``tokens`` [B, P] and keep the residual stream at every stage, the last-position
     logits, and per layer what ``keep`` names (``q``, ``k``, ``v``, ``z``, ``pattern``) plus
-    the MLP post-activations of ``post_layers``."""
+    the MLP post-activations of ``post_layers``. ``noise`` [B, P, d] is added to the
+    embeddings (causal-tracing corruption)."""
     w = m.w
     B, P = tokens.shape
     resid = w.W_E[tokens] + w.W_pos[:P]
+    if noise is not None:
+        resid = resid + noise
     rec = Record(tokens, [resid], torch.empty(0))
     for layer in range(m.n_layers):
         lw = m.layers[layer]
@@ -254,10 +263,21 @@ def record(m: Model, tokens: torch.Tensor, keep: frozenset[str] = frozenset(), p
 
 
 def record_pair(
-    m: Model, a: torch.Tensor, b: torch.Tensor, keep_a, keep_b, post_layers=()
+    m: Model,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    keep_a,
+    keep_b,
+    post_layers=(),
+    noise: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None),
 ) -> tuple[Record, Record]:
-    """:func:`record` of two token batches of one shape in one pass."""
-    both = record(m, torch.cat([a, b]), frozenset(keep_a) | frozenset(keep_b), post_layers)
+    """:func:`record` of two token batches of one shape in one pass (``noise``: for each)."""
+    both_noise = None
+    if noise[0] is not None or noise[1] is not None:
+        zeros = torch.zeros(*a.shape, m.d_model, dtype=m.dtype, device=a.device)
+        both_noise = torch.cat([zeros if n is None else n for n in noise])
+    keep = frozenset(keep_a) | frozenset(keep_b)
+    both = record(m, torch.cat([a, b]), keep, post_layers, both_noise)
     n = a.shape[0]
 
     def half(sl: slice, keep) -> Record:

@@ -26,7 +26,7 @@ claims:                 # decided on the bootstrap bound; Holm-corrected across 
   - faithfulness >= 0.8
   - effect(ind) >= 0.5
 # variables:            # discretized behaviour, for properties checked with Z3
-#   prev_fires: {{attention: prev, to: previous, above: 0.3}}  # to: previous|self|first|induction|<pos>
+#   prev_fires: {{attention: prev, to: previous, above: 0.3}}  # or self|first|induction|<pos>
 #   ind_fires: {{attention: ind, to: induction, above: 0.3}}
 #   on: {{activation: L0.mlp[12], above: 0.5}}                 # or levels: [0.1, 0.5] (an integer)
 #   correct: {{output: correct}}                               # or {{output: metric, above: 0}}

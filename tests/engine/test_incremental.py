@@ -187,3 +187,25 @@ def test_unsupported_architecture(mlp_model, mlp_task, monkeypatch):
     assert auto.flops == 0
     with pytest.raises(ValueError, match="valid: auto, incremental, hooks"):
         act_patch(mlp_model, mlp_task, "resid_pre", method="fast")
+
+
+@pytest.mark.parametrize("direction", ["restore", "ablate"])
+@pytest.mark.parametrize("family", ["resid_pre", "head_out", "neurons"])
+def test_noise_corruption_equals_hooks(mlp_model, mlp_task, family, direction):
+    """Causal tracing (corrupt = clean + seeded embedding noise) on both engines."""
+    import dataclasses
+
+    from causal_mi.tasks.base import Noise
+
+    noised = Task(
+        "noised",
+        tuple(
+            dataclasses.replace(e, corrupt=e.clean, noise=Noise((1, 2), 3.0, 0, i))
+            for i, e in enumerate(mlp_task.examples)
+        ),
+    )
+    want = act_patch(mlp_model, noised, family, direction=direction, layer=1, method="hooks")
+    got = act_patch(mlp_model, noised, family, direction=direction, layer=1)
+    assert got.flops > 0  # the incremental engine ran
+    np.testing.assert_allclose(got.per_example, want.per_example, atol=1e-4)
+    assert abs(got.clean - got.corrupt) > 1e-2  # the noise corrupts
