@@ -93,9 +93,9 @@ def test_head_pattern_sweep_equals_transformer_lens(mlp_model, data, method):
 
 
 def test_sweep_on_a_noise_task_patches_the_noised_run(mlp_model, data):
-    """A task corrupted by embedding noise sweeps on hook passes (the incremental engine
-    declines it): restoring layer 0's residual stream at the noised position gives the clean
-    run back, at a position without noise it changes nothing."""
+    """A task corrupted by embedding noise: restoring layer 0's residual stream at the noised
+    position gives the clean run back, at a position without noise it changes nothing (both
+    engines)."""
     import dataclasses
 
     from causal_mi.tasks.base import Noise
@@ -113,5 +113,6 @@ def test_sweep_on_a_noise_task_patches_the_noised_run(mlp_model, data):
     per_pos = s.per_example.reshape(2, -1, len(task))
     np.testing.assert_allclose(per_pos[0, 3], s.corrupt_values, atol=1e-5)
     np.testing.assert_allclose(per_pos[0, 2], s.clean_values, atol=1e-5)
-    with pytest.raises(ValueError, match="noise"):
-        act_patch(mlp_model, noised, "resid_pre", method="incremental")
+    hooks = act_patch(mlp_model, noised, "resid_pre", method="hooks")
+    assert s.flops > 0 and hooks.flops == 0
+    np.testing.assert_allclose(s.per_example, hooks.per_example, atol=1e-4)
