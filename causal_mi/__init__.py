@@ -4,8 +4,9 @@ The Python API is the CLI's engine::
 
     import causal_mi
     ctx = causal_mi.verify_file("hypotheses/induction.yaml")   # measure + decide
-    ctx.verdict.passed, [c.estimate.point for c in ctx.verdict.claims]
+    causal_mi.passed(ctx), [c.estimate.point for c in ctx.verdict.claims], ctx.properties
     causal_mi.write_outputs(ctx, "reports/induction")
+    grid = causal_mi.act_patch(model, task, "head_out").grid           # a patching sweep
 
 Names are imported lazily so ``import causal_mi`` stays fast.
 """
@@ -23,6 +24,8 @@ _EXPORTS = {
     "build_task": "causal_mi.tasks.registry",
     "measure": "causal_mi.effects.measure",
     "sweep": "causal_mi.effects.sweep",
+    "act_patch": "causal_mi.effects.patching",
+    "passed": "causal_mi.pipeline",
     "decide_claims": "causal_mi.verify.verdicts",
     "Engine": "causal_mi.engine.runner",
     "Condition": "causal_mi.engine.plan",
@@ -38,12 +41,16 @@ __all__ = sorted([*_EXPORTS, "verify_file", "write_outputs", "__version__"])
 
 # Not named ``verify``: that is the subpackage holding verdicts, and importing it would rebind
 # the package attribute.
-def verify_file(path: str, *, device: str = "cpu", max_rows: int = 256) -> Any:
+def verify_file(
+    path: str, *, device: str = "cpu", max_rows: int = 256, precision: str = "fp32"
+) -> Any:
     """Load, validate, measure and decide one hypothesis file; returns the report context
-    (``.verdict``, ``.measurement``). Raises :class:`InputError` on a bad file or model."""
+    (``.verdict``, ``.measurement``, ``.properties``). Raises :class:`InputError` on a bad
+    file or model."""
     from causal_mi import pipeline
 
-    return pipeline.evaluate(pipeline.prepare(path, device=device), max_rows=max_rows)
+    prep = pipeline.prepare(path, device=device, precision=precision)
+    return pipeline.evaluate(prep, max_rows=max_rows)
 
 
 def write_outputs(ctx: Any, out_dir: str, *, junit: bool = True) -> None:
