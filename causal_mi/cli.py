@@ -82,6 +82,12 @@ def _budget(text: str | None) -> int | None:
         raise OptionError(f"--max-memory: {exc}") from None
 
 
+def _precision(name: str) -> str:
+    if name not in ("fp32", "bf16", "fp16"):
+        raise OptionError(f"unknown precision '{name}'; valid: fp32, bf16, fp16")
+    return name
+
+
 def _rows(prep, max_rows: int, budget: int | None) -> int:
     """``max_rows``, lowered to fit ``budget`` bytes for the file's longest prompt."""
     if budget is None:
@@ -126,6 +132,7 @@ def _run(
     try:
         dev = _device(device)
         budget = _budget(max_memory)
+        _precision(precision)
         prepared, errors = [], []
         for f in files:
             try:
@@ -141,7 +148,7 @@ def _run(
         bar = _progress_bar()
         for prep in prepared:
             name = prep.hypothesis.spec.name
-            max_rows = _rows(prep, max_rows, budget)
+            rows = _rows(prep, max_rows, budget)
             target = out if len(prepared) == 1 else out / prep.hypothesis.path.stem
             partial = target / ".partial"  # finished passes; a rerun resumes from them
             if bar is not None:
@@ -150,7 +157,7 @@ def _run(
                     ctx = pipeline.evaluate(
                         prep,
                         views=True,
-                        max_rows=max_rows,
+                        max_rows=rows,
                         progress=lambda d, t, tid=tid: bar.update(tid, completed=d, total=t),
                         checkpoint_dir=partial,
                         ablation_check=ablation_check,
@@ -160,7 +167,7 @@ def _run(
                 _err(f"causal-mi: measuring {name} ({prep.hypothesis.path})")
                 ctx = pipeline.evaluate(
                     prep,
-                    max_rows=max_rows,
+                    max_rows=rows,
                     views=True,
                     checkpoint_dir=partial,
                     ablation_check=ablation_check,
@@ -313,6 +320,7 @@ def sweep(
     from causal_mi.sweep_command import run_sweeps
 
     try:
+        _precision(precision)
         code = run_sweeps(
             file,
             family,

@@ -66,11 +66,12 @@ def prepare(
     problems = check_dims(hyp, model.dims)
     if problems:
         raise InputError(problems)
-    from causal_mi.properties.load import load_properties
+    from causal_mi.properties.load import check_positions, load_properties
 
     variables, properties = load_properties(hyp, model.dims)
     task = build_task(hyp.spec, hyp.path, model.tokens)
     _check_positions(hyp, task)
+    check_positions(hyp, variables, task)
     return Prepared(hyp, model, task, variables, properties)
 
 

@@ -45,6 +45,9 @@ def run_sweeps(
         raise OptionError(
             f"--layer {layer} is out of range; this model has layers 0-{model.dims.n_layers - 1}"
         )
+    for fam in families:  # everything checked before the first file is written
+        if fam in ("resid_mid", "mlp_out", "neurons") and model.dims.attn_only:
+            raise OptionError(f"{fam}: '{fam}' needs MLPs; this model is attention-only")
     lengths = Counter(e.length for e in task.examples)
     length, count = lengths.most_common(1)[0]
     if len(lengths) > 1:
@@ -76,7 +79,8 @@ def run_sweeps(
         if budget is not None:
             from causal_mi.engine.budget import rows_for
 
-            kwargs["max_rows"] = rows_for(model.bridge.cfg, length, budget)
+            itemsize = next(model.bridge.parameters()).dtype.itemsize
+            kwargs["max_rows"] = rows_for(model.bridge.cfg, length, budget, itemsize)
         try:
             if bar is not None:
                 with bar:

@@ -92,7 +92,7 @@ def _keep(family: str, runs: list[Run]) -> tuple[frozenset[str], frozenset[str],
     if family in ("head_q", "head_k", "head_v"):
         return frozenset(kv | {"q", "k", "v", "z"}), frozenset({family[-1]}), ()
     if family == "head_pattern":
-        return frozenset(kv | {"v", "z"}), frozenset({"pattern"}), ()
+        return frozenset(kv | {"v", "z", "pattern"}), frozenset({"pattern"}), ()
     if family == "neurons":
         return frozenset(kv), frozenset(), (runs[0].layer,) if runs else ()
     return frozenset(kv), frozenset(), ()
@@ -104,12 +104,16 @@ def _builder(family: str, m: inc.Model, base: inc.Record, src: inc.Record, runs,
 
     def head_delta(r: Run) -> torch.Tensor:  # [B, P, d]: the head's new minus old term
         la, h = r.layer, r.unit
+        # the old z recomputed with the same kernel as the new one, so that an unchanged
+        # head cancels exactly in any precision (the record may use fused attention)
         if family == "head_pattern":
             z = src.pattern[la][:, h] @ base.v[la][:, h]
+            z_old = base.pattern[la][:, h] @ base.v[la][:, h]
         else:
+            z_old = inc.attend(m, *(getattr(base, c)[la][:, h] for c in "qkv"), 0)[0]
             q, k, v = (getattr(src if family == f"head_{c}" else base, c)[la][:, h] for c in "qkv")
             z = inc.attend(m, q, k, v, 0)[0]
-        return (z - base.z[la][:, h]) @ w.W_O[la][h]
+        return (z - z_old) @ w.W_O[la][h]
 
     def component(rec: inc.Record, s: int) -> torch.Tensor:  # what the sub-layer before s adds
         return rec.streams[s] - rec.streams[s - 1]

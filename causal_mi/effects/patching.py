@@ -147,6 +147,14 @@ def act_patch(
         raise ValueError(f"unknown direction '{direction}'; valid: restore, ablate")
     if method not in ("auto", "incremental", "hooks"):
         raise ValueError(f"unknown method '{method}'; valid: auto, incremental, hooks")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown sweep family '{family}'; valid: {', '.join(FAMILIES)}")
+    if family == "neurons" and not 0 <= layer < model.dims.n_layers:
+        raise ValueError(
+            f"layer {layer} is out of range; the model has layers 0-{model.dims.n_layers - 1}"
+        )
+    if family in ("resid_mid", "mlp_out", "neurons") and model.dims.attn_only:
+        raise ValueError(f"'{family}' needs MLPs; this model is attention-only")
     length = lengths.pop()
     t0 = time.perf_counter()
     if method != "hooks":
@@ -222,7 +230,7 @@ def _incremental(
             metric_name=metric_name,
             base_is_clean=direction == "ablate",
             layer=layer,
-            max_memory=max_memory or 64 * 2**20,
+            max_memory=64 * 2**20 if max_memory is None else max_memory,
             progress=progress,
             noise=(noise, None) if direction == "restore" else (None, noise),
         )

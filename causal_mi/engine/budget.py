@@ -34,7 +34,10 @@ def parse_size(text: str) -> int:
             f"invalid memory size '{text}'; write a positive number with a unit, e.g. 512MiB, "
             "2GB, 1.5GiB (a bare number means MiB)"
         )
-    return int(float(m.group(1)) * _UNITS[unit])
+    size = int(float(m.group(1)) * _UNITS[unit])
+    if size < 1:
+        raise ValueError(f"invalid memory size '{text}': less than one byte")
+    return size
 
 
 def row_bytes(cfg, length: int, itemsize: int = 4) -> int:

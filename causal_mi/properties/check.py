@@ -249,13 +249,20 @@ def check_properties(
             )
             results.append(res)
             continue
-        bad = _search(p, variables, [(k, {}) for k in obs], states, task, "observed", model)
+        everyone = np.ones(len(task.examples), dtype=bool)
+        bad = _search(
+            p, variables, [(k, {}, everyone) for k in obs], states, task, "observed", model
+        )
+        realised = {c: _realised(parents, c, states[obs[0]], variables) for c, _ in combos}
         if bad is None:
-            rows = [(k, {v.name: s for v, s in zip(parents, c, strict=True)}) for c, k in combos]
+            rows = [
+                (k, {v.name: s for v, s in zip(parents, c, strict=True)}, realised[c])
+                for c, k in combos
+            ]
             bad = _search(p, variables, rows, states, task, "interventional", model)
-        res["truth_table"] = _table(p, parents, combos, states, variables)
+        res["truth_table"] = _table(p, parents, combos, states, variables, realised)
         n_obs = 2 * len(task.examples)
-        n_int = len(combos) * len(task.examples)
+        n_int = sum(int(realised[c].sum()) for c, _ in combos)
         if bad is None:
             note = " (a tautology: true whatever the model does)" if p.name in tautologies else ""
             res.update(
@@ -290,17 +297,31 @@ def _states(cond, r, ci: int, variables, task, hooks) -> np.ndarray:
     return out
 
 
-def _search(p, variables, runs, states, task, kind: str, model) -> dict | None:
-    """The first run (a condition key and the parent states it sets) with a row that
-    falsifies ``p``, as a counterexample dict."""
+def _realised(parents, combo, clean_states: np.ndarray, variables) -> np.ndarray:
+    """Examples on which a combination of parent states can be set: state 0 ablates the
+    component (always possible), state 1 keeps its clean value, which is state 1 only where
+    the variable is 1 on the clean run."""
     names = [v.name for v in variables]
-    for key, setting in runs:
+    ok = np.ones(len(clean_states), dtype=bool)
+    for v, s in zip(parents, combo, strict=True):
+        if s == 1:
+            ok &= clean_states[:, names.index(v.name)] == 1
+    return ok
+
+
+def _search(p, variables, runs, states, task, kind: str, model) -> dict | None:
+    """The first run (a condition key, the parent states it sets, and the examples on which
+    those states are realised) with a row that falsifies ``p``, as a counterexample dict."""
+    names = [v.name for v in variables]
+    for key, setting, where in runs:
         rows = states[key].copy()
         for name, s in setting.items():
             rows[:, names.index(name)] = s
-        i = falsifying_row(p, variables, rows)
-        if i is None:
+        idx = np.flatnonzero(where)
+        j = falsifying_row(p, variables, rows[idx])
+        if j is None:
             continue
+        i = int(idx[j])
         base, off = key
         ex = task.examples[i]
         values = {n: int(rows[i, names.index(n)]) for n in p.variables}
@@ -323,15 +344,17 @@ def _search(p, variables, runs, states, task, kind: str, model) -> dict | None:
     return None
 
 
-def _table(p, parents, combos, states, variables) -> list[dict]:
-    """Per parent combination: the share of examples where each other variable is on."""
+def _table(p, parents, combos, states, variables, realised) -> list[dict]:
+    """Per parent combination: on how many examples it is realised (``n``) and the mean state
+    of each other variable there (the share of examples where a boolean is on)."""
     names = [v.name for v in variables]
     others = [n for n in p.variables if n not in {v.name for v in parents}]
     out = []
     for c, key in combos:
-        rows = states[key]
-        row = {v.name: s for v, s in zip(parents, c, strict=True)}
+        rows = states[key][realised[c]]
+        row: dict = {v.name: s for v, s in zip(parents, c, strict=True)}
+        row["n"] = len(rows)
         for n in others:
-            row[n] = float(rows[:, names.index(n)].mean())
+            row[n] = float(rows[:, names.index(n)].mean()) if len(rows) else None
         out.append(row)
     return out

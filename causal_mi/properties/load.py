@@ -62,3 +62,33 @@ def _quoted(root, i: int, key) -> bool:
     """Whether the formula was written as a quoted scalar (its text starts one column later)."""
     text = _item_text(root, i, key)
     return type(text).__name__ in ("DoubleQuotedScalarString", "SingleQuotedScalarString")
+
+
+def check_positions(hyp, variables: list[Variable], task) -> None:
+    """Every variable's query position (and integer attention key) exists in the task's
+    shortest prompt; raises :class:`InputError` naming the key."""
+    if not variables or not task.examples:
+        return
+    from causal_mi.spec.yaml_source import load_yaml, locate
+
+    shortest = min(e.length for e in task.examples)
+    problems = []
+    root = None
+    for v in variables:
+        checks = [("pos", v.pos)] if v.kind != "output" else []
+        if v.kind == "attention" and isinstance(v.target, int):
+            checks.append(("to", v.target))
+        for key, value in checks:
+            if -shortest <= value < shortest:
+                continue
+            root = root if root is not None else load_yaml(hyp.path)
+            at = locate(root, ("variables", v.name, key), str(hyp.path))
+            problems.append(
+                Problem(
+                    at,
+                    f"{key} {value} is outside the prompts: the shortest has {shortest} "
+                    f"tokens (valid: 0..{shortest - 1} or -{shortest}..-1)",
+                )
+            )
+    if problems:
+        raise InputError(problems, file=str(hyp.path))

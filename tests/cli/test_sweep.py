@@ -136,3 +136,22 @@ def test_parse_size_and_rows():
     per_row = row_bytes(Cfg, 24)
     assert rows_for(Cfg, 24, 10 * per_row) == 10
     assert rows_for(Cfg, 24, 1) == 1  # never zero rows
+
+
+def test_sweep_checks_every_family_before_writing(tmp_path, attn_only_dir):
+    p = tmp_path / "h.yaml"
+    p.write_text(hypothesis_text(attn_only_dir))
+    out = tmp_path / "out"
+    r = _invoke("sweep", p, "-f", "head_out", "-f", "mlp_out", "-o", out)
+    assert r.exit_code == 2 and "needs MLPs" in r.output
+    assert not out.exists() or not any(out.iterdir())  # head_out was not written either
+
+
+def test_act_patch_rejects_a_bad_layer(mlp_model, hyp):
+    from causal_mi import pipeline
+    from causal_mi.effects.patching import act_patch
+
+    task = pipeline.prepare(hyp).task
+    for layer in (-1, 7):
+        with pytest.raises(ValueError, match=f"layer {layer} is out of range"):
+            act_patch(mlp_model, task, "neurons", layer=layer)

@@ -209,3 +209,21 @@ def test_noise_corruption_equals_hooks(mlp_model, mlp_task, family, direction):
     assert got.flops > 0  # the incremental engine ran
     np.testing.assert_allclose(got.per_example, want.per_example, atol=1e-4)
     assert abs(got.clean - got.corrupt) > 1e-2  # the noise corrupts
+
+
+@pytest.mark.parametrize("family", ["head_q", "head_k", "head_out", "resid_pre"])
+def test_bf16_unchanged_patch_is_exactly_a_no_op(mlp_dir, mlp_task, family):
+    """Patching activations with themselves (clean into clean) must leave the clean metric
+    unchanged in reduced precision too: the engine computes the old and the new value of a
+    patched head with the same kernel, so an unchanged head cancels exactly."""
+    import dataclasses
+
+    from causal_mi.models.loading import load_model
+
+    model = load_model(f"path:{mlp_dir}", precision="bf16")
+    same = Task("same", tuple(dataclasses.replace(e, corrupt=e.clean) for e in mlp_task.examples))
+    s = act_patch(model, same, family)
+    assert s.flops > 0
+    np.testing.assert_array_equal(
+        s.per_example, np.broadcast_to(s.clean_values, s.per_example.shape)
+    )

@@ -155,6 +155,8 @@ def test_verify_exit_code_junit_and_report(tmp_path):
         ("{a: {output: correct}}", "['a and (a']", "expected ')'"),
         ("{a: {output: metric, levels: [1, 3]}}", "[a]", "a property must be a boolean"),
         (None, "[a]", "properties need variables"),
+        ("{a: {attention: L0H0, to: self, pos: 99, above: 0.5}}", "[a]", "pos 99 is outside"),
+        ("{a: {attention: L0H0, to: -40, above: 0.5}}", "[a]", "to -40 is outside"),
     ],
 )
 def test_bad_properties_exit_2(tmp_path, variables, properties, message):
@@ -172,3 +174,20 @@ def test_bad_properties_exit_2(tmp_path, variables, properties, message):
     assert r.exit_code == 2, r.output
     assert message in r.output and "Traceback" not in r.output
     assert not (tmp_path / "out").exists()
+
+
+def test_unrealised_parent_state_is_not_a_counterexample(prep, variables):
+    """Keeping a component clean sets its variable to 1 only where it is 1 on the clean run:
+    a parent that never fires (position 0 has no previous token) gives no state-1 rows, so
+    an implication from it cannot fail on a state the model never produced."""
+    extra, problems = parse_variables(
+        {"prev0": {"attention": "L0H2", "to": "previous", "pos": 0, "above": 0.5}},
+        prep.hypothesis.nodes,
+        prep.model.dims,
+    )
+    assert problems == []
+    vs = [*variables, *extra]
+    r = _check(prep, vs, ["prev0 -> not ind"])["prev0 -> not ind"]
+    assert r["status"] == "holds", r["detail"]
+    table = {row["prev0"]: row for row in r["truth_table"]}
+    assert table[1]["n"] == 0 and table[0]["n"] == len(prep.task.examples)
