@@ -65,6 +65,7 @@ class Model:
         self.vocab = w.W_U.shape[1]
         self.final = 2 * self.n_layers
         self._flops: dict[tuple[int, int, int], int] = {}
+        self.masks: dict[tuple, torch.Tensor] = {}  # causal masks by shape (see _causal)
         H, dh = self.n_heads, self.d_head
 
         def flat_in(t: torch.Tensor) -> torch.Tensor:  # [H, d, dh] -> [d, H*dh]
@@ -159,20 +160,19 @@ def _heads(x: torch.Tensor, H: int) -> torch.Tensor:
     return x.view(R, P, H, -1).transpose(1, 2)
 
 
-_MASKS: dict[tuple, torch.Tensor] = {}
-
-
-def _causal(q_from: int, n_q: int, n_k: int, device, allowed: bool = False) -> torch.Tensor:
+def _causal(
+    m: Model, q_from: int, n_q: int, n_k: int, device, allowed: bool = False
+) -> torch.Tensor:
     """True where query ``q_from + i`` must not see key ``j`` (``allowed``: where it may);
-    cached, since the same shapes recur in every chunk."""
+    kept on the model, since the same shapes recur in every chunk."""
     key = (q_from, n_q, n_k, str(device), allowed)
-    mask = _MASKS.get(key)
+    mask = m.masks.get(key)
     if mask is None:
-        if len(_MASKS) > 4096:
-            _MASKS.clear()
+        if len(m.masks) > 4096:
+            m.masks.clear()
         qi = torch.arange(q_from, q_from + n_q, device=device)[:, None]
         kj = torch.arange(n_k, device=device)[None, :]
-        mask = _MASKS[key] = kj <= qi if allowed else kj > qi
+        mask = m.masks[key] = kj <= qi if allowed else kj > qi
     return mask
 
 
@@ -182,14 +182,14 @@ def attend(
     """(z [R, H, Pq, dh], pattern [R, H, Pq, Pk]) for queries at positions ``q_from..`` over
     the keys and values given (positions ``0..``)."""
     scores = (q @ k.transpose(-1, -2)) / m.w.attn_scale
-    mask = _causal(q_from, q.shape[-2], k.shape[-2], q.device)
+    mask = _causal(m, q_from, q.shape[-2], k.shape[-2], q.device)
     pattern = scores.masked_fill(mask, float("-inf")).softmax(-1)
     return pattern @ v, pattern
 
 
 def attend_fused(m: Model, q, k, v, q_from: int) -> torch.Tensor:
     """z of :func:`attend` through PyTorch's fused attention (no pattern kept)."""
-    mask = _causal(q_from, q.shape[-2], k.shape[-2], q.device, allowed=True)
+    mask = _causal(m, q_from, q.shape[-2], k.shape[-2], q.device, allowed=True)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0 / m.w.attn_scale)
 
 

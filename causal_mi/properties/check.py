@@ -162,7 +162,7 @@ def falsifying_row(p: Property, variables: list[Variable], rows: np.ndarray) -> 
 
 def parents_of(p: Property, variables: list[Variable]) -> list[Variable]:
     """Boolean component variables of ``p`` below its deepest variable (at most 4, formula
-    order), each reading a different component."""
+    order), each reading a different component (see :func:`not_intervened` for the rest)."""
     vs = [v for v in variables if v.name in p.variables]
     deepest = max(v.layer for v in vs)
     out, seen = [], set()
@@ -172,6 +172,15 @@ def parents_of(p: Property, variables: list[Variable]) -> list[Variable]:
             out.append(v)
             seen.add(v.site)
     return out[:MAX_PARENTS]
+
+
+def not_intervened(p: Property, variables: list[Variable], parents: list[Variable]) -> list[str]:
+    """Component variables below the deepest one that are not set by intervention: integer
+    variables, a second variable on the same component, and parents beyond the fourth."""
+    vs = [v for v in variables if v.name in p.variables]
+    deepest = max(v.layer for v in vs)
+    chosen = {v.name for v in parents}
+    return [v.name for v in vs if v.site is not None and v.layer < deepest and v.name not in chosen]
 
 
 def _ablation_site(v: Variable):
@@ -263,8 +272,12 @@ def check_properties(
         res["truth_table"] = _table(p, parents, combos, states, variables, realised)
         n_obs = 2 * len(task.examples)
         n_int = sum(int(realised[c].sum()) for c, _ in combos)
+        skipped = not_intervened(p, variables, parents)
+        res["not_intervened"] = skipped
         if bad is None:
             note = " (a tautology: true whatever the model does)" if p.name in tautologies else ""
+            if skipped:
+                note += f"; measured, not set by intervention: {', '.join(skipped)}"
             res.update(
                 status="holds",
                 detail=f"holds on {n_obs} observed runs and {n_int} "

@@ -191,3 +191,11 @@ def test_unrealised_parent_state_is_not_a_counterexample(prep, variables):
     assert r["status"] == "holds", r["detail"]
     table = {row["prev0"]: row for row in r["truth_table"]}
     assert table[1]["n"] == 0 and table[0]["n"] == len(prep.task.examples)
+
+
+def test_variables_not_set_by_intervention_are_named(prep, variables):
+    """An integer variable on an earlier component is measured, not intervened on, and the
+    result says so."""
+    r = _check(prep, variables, ["ind_level >= 2 -> correct"])["ind_level >= 2 -> correct"]
+    assert r["parents"] == [] and r["not_intervened"] == ["ind_level"]
+    assert "not set by intervention: ind_level" in r["detail"]
