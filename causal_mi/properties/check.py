@@ -208,7 +208,8 @@ def check_properties(
     from causal_mi.engine.plan import ABLATION_SOURCE, Condition, site_patches
     from causal_mi.engine.runner import Engine
 
-    hooks = sorted({v.hook for v in variables})
+    # what the variables read; ``output: metric`` reads the engine's metric values, not logits
+    hooks = sorted({v.hook for v in variables if not (v.kind == "output" and v.target == "metric")})
     source = ABLATION_SOURCE[ablation]
     conds: dict[tuple, Condition] = {}
 

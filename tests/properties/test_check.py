@@ -199,3 +199,13 @@ def test_variables_not_set_by_intervention_are_named(prep, variables):
     r = _check(prep, variables, ["ind_level >= 2 -> correct"])["ind_level >= 2 -> correct"]
     assert r["parents"] == [] and r["not_intervened"] == ["ind_level"]
     assert "not set by intervention: ind_level" in r["detail"]
+
+
+def test_metric_variable_reads_the_engines_metric(prep, variables):
+    """``output: metric`` is the file's metric of each run (logit difference > 0 here): the
+    induction head firing implies it, and the corrupt runs, where the head does not fire and
+    the answer is not predicted, falsify ``confident``."""
+    r = _check(prep, variables, ["ind -> confident", "confident"])
+    assert r["ind -> confident"]["status"] == "holds"
+    bad = r["confident"]["counterexample"]
+    assert r["confident"]["status"] == "fails" and bad["run"] == "corrupt"
