@@ -92,11 +92,10 @@ def _rows(prep, max_rows: int, budget: int | None) -> int:
     """``max_rows``, lowered to fit ``budget`` bytes for the file's longest prompt."""
     if budget is None:
         return max_rows
-    from causal_mi.engine.budget import rows_for
+    from causal_mi.engine.budget import rows_for_model
 
     length = max(e.length for e in prep.task.examples)
-    itemsize = next(prep.model.bridge.parameters()).dtype.itemsize
-    return min(max_rows, rows_for(prep.model.bridge.cfg, length, budget, itemsize))
+    return min(max_rows, rows_for_model(prep.model, length, budget))
 
 
 def _progress_bar():
@@ -181,7 +180,7 @@ def _run(
             from causal_mi.report import junit
 
             junit.write(contexts, out / "junit.xml")
-        if verify and not all(_passed(c) for c in contexts):
+        if verify and not all(pipeline.passed(c) for c in contexts):
             return EXIT_FAILED
         return EXIT_OK
     except CausalMIError as exc:
@@ -203,12 +202,6 @@ def _run(
         return EXIT_INTERNAL
 
 
-def _passed(ctx) -> bool:
-    from causal_mi.pipeline import passed
-
-    return passed(ctx)
-
-
 def _summary(ctx, target: Path) -> None:
     v = ctx.verdict
     for c in v.claims:
@@ -222,7 +215,9 @@ def _summary(ctx, target: Path) -> None:
         typer.echo(f"  {mark:5s}  property {p['name']}: {p['detail']}")
     for note in ctx.measurement.notes:
         typer.echo(f"  note: {note}")
-    status = "PASS" if _passed(ctx) else "FAIL"
+    from causal_mi.pipeline import passed
+
+    status = "PASS" if passed(ctx) else "FAIL"
     props = ""
     if ctx.properties:
         ok = sum(p["status"] == "holds" for p in ctx.properties)

@@ -77,10 +77,9 @@ def run_sweeps(
             max_memory=budget,
         )
         if budget is not None:
-            from causal_mi.engine.budget import rows_for
+            from causal_mi.engine.budget import rows_for_model
 
-            itemsize = next(model.bridge.parameters()).dtype.itemsize
-            kwargs["max_rows"] = rows_for(model.bridge.cfg, length, budget, itemsize)
+            kwargs["max_rows"] = rows_for_model(model, length, budget)
         try:
             if bar is not None:
                 with bar:

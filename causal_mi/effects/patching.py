@@ -17,7 +17,7 @@ import numpy as np
 
 from causal_mi.effects.metrics import metric
 from causal_mi.engine.plan import Condition, Patch, site_patches
-from causal_mi.engine.runner import Engine, Progress
+from causal_mi.engine.runner import Engine, Progress, embedding_noise
 from causal_mi.models.loading import LoadedModel
 from causal_mi.spec.sites import Kind, Site
 from causal_mi.tasks.base import Task
@@ -211,14 +211,8 @@ def _incremental(
     P = (rows.shape[1] - 2) // 2
     clean, corrupt, answer, wrong = rows[:, :P], rows[:, P : 2 * P], rows[:, -2], rows[:, -1]
     base, src = (corrupt, clean) if direction == "restore" else (clean, corrupt)
-    noise = None
-    if task.noise is not None:  # the corrupt run is the clean prompt plus embedding noise
-        from causal_mi.engine.runner import noise_draw
-
-        std = float(m.w.W_E.double().std())
-        noise = torch.stack([noise_draw(e.noise, P, m.d_model, std) for e in task.examples]).to(
-            device=dev, dtype=m.dtype
-        )
+    # with noise corruption the corrupt run is the clean prompt plus embedding noise
+    noise = embedding_noise(task.examples, P, m.w.W_E)
     with torch.inference_mode():
         runs, r = run_sweep(
             m,

@@ -53,3 +53,9 @@ def row_bytes(cfg, length: int, itemsize: int = 4) -> int:
 def rows_for(cfg, length: int, budget: int, itemsize: int = 4) -> int:
     """Rows per pass that fit ``budget`` bytes (at least one)."""
     return max(1, budget // row_bytes(cfg, length, itemsize))
+
+
+def rows_for_model(model, length: int, budget: int) -> int:
+    """:func:`rows_for` a loaded model at its weights' precision."""
+    itemsize = next(model.bridge.parameters()).dtype.itemsize
+    return rows_for(model.bridge.cfg, length, budget, itemsize)

@@ -188,18 +188,7 @@ class Engine:
             def t(rows: list) -> torch.Tensor:
                 return torch.tensor(rows, dtype=torch.long, device=self.device)
 
-            noise = None
-            if any(e.noise is not None for e in exs):
-                w_e = self.bridge.W_E
-                std = float(w_e.detach().double().std())
-                noise = torch.stack(
-                    [
-                        noise_draw(e.noise, length, w_e.shape[1], std)
-                        if e.noise is not None
-                        else torch.zeros(length, w_e.shape[1], dtype=torch.float64)
-                        for e in exs
-                    ]
-                ).to(device=self.device, dtype=w_e.dtype)
+            noise = embedding_noise(exs, length, self.bridge.W_E.detach())
             out.append(
                 _Bucket(
                     np.array(idx),
@@ -359,6 +348,22 @@ def noise_seed(seed: int, index: int) -> int:
     """The generator seed of example ``index``'s noise under the task's noise ``seed``."""
     entropy = [seed % 2**64, index]
     return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0])
+
+
+def embedding_noise(examples, length: int, W_E: torch.Tensor) -> torch.Tensor | None:
+    """The examples' noise draws stacked, [n, length, d_model] on ``W_E``'s device and dtype
+    (zeros for examples without noise), or None when none has noise."""
+    if all(e.noise is None for e in examples):
+        return None
+    d_model = W_E.shape[1]
+    std = float(W_E.double().std())
+    draws = [
+        noise_draw(e.noise, length, d_model, std)
+        if e.noise is not None
+        else torch.zeros(length, d_model, dtype=torch.float64)
+        for e in examples
+    ]
+    return torch.stack(draws).to(device=W_E.device, dtype=W_E.dtype)
 
 
 def noise_draw(noise: Noise, length: int, d_model: int, std: float) -> torch.Tensor:
