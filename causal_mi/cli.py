@@ -6,7 +6,6 @@ could not be loaded (nothing measured), 3 internal error.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -49,6 +48,13 @@ ABL_CHECK = typer.Option(
     "--ablation-check/--no-ablation-check",
     help="Also decide every claim under the other ablations and report verdicts that flip.",
 )
+CACHE = typer.Option(
+    None,
+    "--cache",
+    help="Directory of saved forward-pass results (default: <out>/.cache). A rerun, resumed "
+    "or unchanged, reads back every result it has and computes only the rest.",
+)
+NO_CACHE = typer.Option(False, "--no-cache", help="Save and reuse no forward-pass results.")
 DOWHY = typer.Option(
     True,
     "--dowhy/--no-dowhy",
@@ -125,6 +131,8 @@ def _run(
     precision: str = "fp32",
     max_memory: str | None = None,
     dowhy: bool = True,
+    cache: Path | None = None,
+    use_cache: bool = True,
 ) -> int:
     from causal_mi import pipeline
 
@@ -149,7 +157,8 @@ def _run(
             name = prep.hypothesis.spec.name
             rows = _rows(prep, max_rows, budget)
             target = out if len(prepared) == 1 else out / prep.hypothesis.path.stem
-            partial = target / ".partial"  # finished passes; a rerun resumes from them
+            # saved forward passes: a rerun (resumed or unchanged) reads them back
+            partial = (cache or target / ".cache") if use_cache else None
             if bar is not None:
                 with bar:
                     tid = bar.add_task(f"measuring {name}", total=None)
@@ -173,7 +182,6 @@ def _run(
                     dowhy=dowhy,
                 )
             pipeline.write_outputs(ctx, target, with_junit=verify and len(prepared) == 1)
-            shutil.rmtree(partial, ignore_errors=True)
             contexts.append(ctx)
             _summary(ctx, target)
         if verify and len(prepared) > 1:
@@ -189,7 +197,8 @@ def _run(
     except KeyboardInterrupt:
         _err(
             "causal-mi: interrupted; no report was written for the unfinished file. Finished "
-            "passes are kept under <out>/.partial: run the same command again to resume"
+            "passes are kept in the cache (<out>/.cache unless --cache says otherwise): run the "
+            "same command again to resume"
         )
         return 130
     except Exception as exc:  # the last line of defence: exit 3, never a bare traceback
@@ -239,6 +248,8 @@ def verify(
     precision: str = PRECISION,
     max_memory: str = MEMORY,
     dowhy: bool = DOWHY,
+    cache: Path = CACHE,
+    no_cache: bool = NO_CACHE,
 ) -> None:
     """Measure, decide every claim, write report.md, results.json and junit.xml.
 
@@ -256,6 +267,8 @@ def verify(
             precision=precision,
             max_memory=max_memory,
             dowhy=dowhy,
+            cache=cache,
+            use_cache=not no_cache,
         )
     )
 
@@ -271,6 +284,8 @@ def run(
     precision: str = PRECISION,
     max_memory: str = MEMORY,
     dowhy: bool = DOWHY,
+    cache: Path = CACHE,
+    no_cache: bool = NO_CACHE,
 ) -> None:
     """Measure and write report.md and results.json (exit 0 whatever the verdicts)."""
     raise typer.Exit(
@@ -285,6 +300,8 @@ def run(
             precision=precision,
             max_memory=max_memory,
             dowhy=dowhy,
+            cache=cache,
+            use_cache=not no_cache,
         )
     )
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from causal_mi.effects import quantities as Q
 from causal_mi.effects.metrics import metric
+from causal_mi.engine.cache import RunCache
 from causal_mi.engine.plan import Condition
 from causal_mi.engine.runner import Engine, Progress
 from causal_mi.models.loading import LoadedModel
@@ -139,11 +140,14 @@ def measure(
     max_rows: int = 256,
     progress: Progress | None = None,
     checkpoint_dir: Path | None = None,
+    cache: RunCache | None = None,
 ) -> Measurement:
     """Run every planned quantity and bootstrap it (seeded by the task seed); with a
     ``checkpoint_dir`` an interrupted run resumes from its finished passes."""
     quantities, labels, notes = plan(hyp, model)
-    engine = Engine(model, max_rows=max_rows, progress=progress, checkpoint_dir=checkpoint_dir)
+    engine = Engine(
+        model, max_rows=max_rows, progress=progress, checkpoint_dir=checkpoint_dir, cache=cache
+    )
     fn = metric(hyp.spec.metric)
     stage0: dict[str, Condition] = {}
     stage1: dict[str, Condition] = {}

@@ -201,6 +201,7 @@ def check_properties(
     metric_name: str,
     max_rows: int = 256,
     progress=None,
+    cache=None,
 ) -> list[dict]:
     """One result per property: status ``holds`` | ``fails`` | ``contradictory``, a detail
     line, the counterexample (if any), and the interventional truth table."""
@@ -236,7 +237,7 @@ def check_properties(
             ],
         )
     keys = list(conds)
-    r = Engine(model, max_rows=max_rows, progress=progress).run(
+    r = Engine(model, max_rows=max_rows, progress=progress, cache=cache).run(
         task, [conds[k] for k in keys], metric(metric_name)
     )
     states = {k: _states(conds[k], r, keys.index(k), variables, task, hooks) for k in keys}
