@@ -213,28 +213,32 @@ def _run(
 
 def _summary(ctx, target: Path) -> None:
     v = ctx.verdict
+    from causal_mi.report.statistics import claim_flags, estimate_cell, gap_line, status_word
+
+    typer.echo(f"  {gap_line(ctx.measurement, v)}")
     for c in v.claims:
-        e = c.estimate
-        mark = "holds" if c.passed else "FAILS"
-        typer.echo(
-            f"  {mark:5s}  {c.claim.claim.text:45s} {e.point:+.3f} [{e.lower:+.3f}, {e.upper:+.3f}]"
-        )
+        mark = {"holds": "holds", "fails": "FAILS"}.get(c.status, c.status.upper())
+        typer.echo(f"  {mark:5s}  {c.claim.claim.text:45s} {estimate_cell(c)}")
+        extra = c.why if c.why and c.decidable else claim_flags(c)
+        if extra:
+            typer.echo(f"         ({extra})")
     for p in ctx.properties:
-        mark = {"holds": "holds", "fails": "FAILS"}.get(p["status"], p["status"])
+        mark = {"holds": "holds", "fails": "FAILS", "vacuous": "VACUOUS"}.get(
+            p["status"], p["status"]
+        )
         typer.echo(f"  {mark:5s}  property {p['name']}: {p['detail']}")
     for note in ctx.measurement.notes:
         typer.echo(f"  note: {note}")
     from causal_mi.pipeline import passed
 
-    status = "PASS" if passed(ctx) else "FAIL"
+    status = "PASS" if passed(ctx) else status_word(v) if not v.valid else "FAIL"
     props = ""
     if ctx.properties:
         ok = sum(p["status"] == "holds" for p in ctx.properties)
         props = f", {ok}/{len(ctx.properties)} properties hold"
-    typer.echo(
-        f"{status}: {v.hypothesis.spec.name}: {sum(c.passed for c in v.claims)}/"
-        f"{len(v.claims)} claims hold{props}; report in {target}/"
-    )
+    from causal_mi.report.statistics import claims_count
+
+    typer.echo(f"{status}: {v.hypothesis.spec.name}: {claims_count(v)}{props}; report in {target}/")
 
 
 @app.command()

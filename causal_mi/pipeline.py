@@ -118,9 +118,13 @@ def _properties(prep: Prepared, max_rows: int, cache=None) -> list[dict]:
     return results
 
 
+FAILING = ("fails", "vacuous")  # property statuses that fail the file
+
+
 def passed(ctx: ReportContext) -> bool:
-    """Every claim holds and no property fails (SPEC 6: ``verify`` exits 1 otherwise)."""
-    return ctx.verdict.passed and all(p["status"] != "fails" for p in ctx.properties)
+    """Every claim holds and no property fails or holds only vacuously (SPEC 6: ``verify``
+    exits 1 otherwise)."""
+    return ctx.verdict.passed and all(p["status"] not in FAILING for p in ctx.properties)
 
 
 def evaluate(

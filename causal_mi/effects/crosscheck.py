@@ -443,9 +443,12 @@ def crosscheck(
     tgts = targets(hyp)
     if not tgts:
         return CrossCheck.skipped(NO_CLAIMS)
+    gate = measurement.gap_estimate
+    if gate is not None and not gate.decidable:
+        return CrossCheck.skipped(f"not decidable: {gate.reason}")
     gap = measurement.gap
     if not math.isfinite(gap) or abs(gap) < 1e-9:
-        return CrossCheck.skipped("G is zero: no fraction of G is defined")
+        return CrossCheck.skipped("not decidable: G is zero, no fraction of G is defined")
     spec = hyp.spec
     data = collect(
         tgts,
