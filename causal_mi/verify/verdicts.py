@@ -43,18 +43,20 @@ class Verdict:
         return self.valid and all(c.passed for c in self.claims)
 
 
-def decide_claims(hyp: ResolvedHypothesis, m: Measurement) -> Verdict:
-    """Apply the decision rule and the file's multiple-comparison correction."""
+def decide_claims(hyp: ResolvedHypothesis, m: Measurement, implications=None) -> Verdict:
+    """Apply the decision rule and the file's multiple-comparison correction;
+    ``implications`` (causal_mi.graph) decides the ``implications hold`` claims."""
+    from causal_mi.graph.verdict import decide_implications, is_implication
+
     alpha = 1 - hyp.spec.confidence
-    items = [
-        (m.estimates[label], rc.claim.op, rc.claim.threshold)
-        for rc, label in zip(hyp.claims, m.claim_labels, strict=True)
-    ]
+    pairs = [p for p in zip(hyp.claims, m.claim_labels, strict=True) if not is_implication(p[0])]
+    items = [(m.estimates[label], rc.claim.op, rc.claim.threshold) for rc, label in pairs]
     method = hyp.spec.correction if len(items) > 1 else "none"
     decisions = decide(items, alpha, method) if items else []
     valid = m.gap > 0
     claims = tuple(
         ClaimVerdict(rc, est, d if valid else Decision(False, d.bound, d.alpha, d.p_value))
-        for rc, (est, _, _), d in zip(hyp.claims, items, decisions, strict=True)
+        for (rc, _), (est, _, _), d in zip(pairs, items, decisions, strict=True)
     )
+    claims = decide_implications(hyp, claims, implications, valid)
     return Verdict(hyp, claims, method, valid)
