@@ -146,7 +146,14 @@ def evaluate(
         progress=progress,
         checkpoint_dir=checkpoint_dir,
     )
-    verdict = decide_claims(hyp, m)
+    from causal_mi.graph.analysis import analyse, wanted
+
+    graph = (
+        analyse(hyp, prep.model, prep.task, m, max_rows=max_rows, full=dowhy)
+        if wanted(hyp, dowhy)
+        else None
+    )
+    verdict = decide_claims(hyp, m, graph.implications if graph else None)
     drawn = None
     ablations: dict = {}
     notes: list[str] = []
@@ -175,6 +182,7 @@ def evaluate(
         views=drawn,
         ablations=ablations,
         dowhy=xcheck,
+        causal_model=graph,
     )
 
 

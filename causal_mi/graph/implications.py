@@ -183,30 +183,48 @@ def test_implications(data: NodeData, *, confidence: float, gap: float) -> Impli
         item = {"kind": "independence", "edge": f"{u} -> {v}", "given": given or ()}
         if u == EMBED:  # tested by intervention: the input changes, the parents do not
             if not data.informative(v):
-                raw.append(item | {"text": text, "stat": float("nan"), "p": None,
-                                   "note": _weak(data, [v])})
+                raw.append(
+                    item | {"text": text, "stat": float("nan"), "p": None, "note": _weak(data, [v])}
+                )
                 continue
             change = data.column(held(v), v, rows) - data.column(CLEAN, v, rows)
             if v == LOGITS:
                 change = change / gap if gap else change * np.nan
             mean, p = _null_test(change) if len(change) else (float("nan"), 1.0)
-            raw.append(item | {"kind": "input independence", "text": text, "stat": mean,
-                               "p": p, "note": "corrupt input, declared parents patched "
-                               "from the clean run; change of " + v})
+            raw.append(
+                item
+                | {
+                    "kind": "input independence",
+                    "text": text,
+                    "stat": mean,
+                    "p": p,
+                    "note": "corrupt input, declared parents patched "
+                    "from the clean run; change of " + v,
+                }
+            )
             continue
         if given is None:
-            raw.append(item | {"text": f"{v} _||_ {u} | embed", "stat": float("nan"), "p": None,
-                               "note": "every separating set contains embed: deterministic "
-                               "given the input, tested as a null effect instead"})
+            raw.append(
+                item
+                | {
+                    "text": f"{v} _||_ {u} | embed",
+                    "stat": float("nan"),
+                    "p": None,
+                    "note": "every separating set contains embed: deterministic "
+                    "given the input, tested as a null effect instead",
+                }
+            )
             continue
         if len(obs) < MIN_ROWS:
-            raw.append(item | {"text": text, "stat": float("nan"), "p": None,
-                               "note": "too few examples"})
+            raw.append(
+                item | {"text": text, "stat": float("nan"), "p": None, "note": "too few examples"}
+            )
             continue
         weak = [n for n in (u, v, *given) if not data.informative(n)]
         if weak:
-            raw.append(item | {"text": text, "stat": float("nan"), "p": None,
-                               "note": _weak(data, weak)})
+            raw.append(
+                item | {"text": text, "stat": float("nan"), "p": None, "note": _weak(data, weak)}
+            )
             continue
         z = obs[:, [names.index(g) for g in given]]
         share, p, note = _ci_test(obs[:, names.index(v)], obs[:, names.index(u)], z)
@@ -215,22 +233,40 @@ def test_implications(data: NodeData, *, confidence: float, gap: float) -> Impli
         reach = graph.descendants(a)
         after = names[names.index(a) + 1 :]
         for b in after:
-            if b in reach or graph.sites.get(b, None) is not None and (
-                graph.sites[b].order_key() <= graph.sites[a].order_key()
+            if (
+                b in reach
+                or graph.sites.get(b, None) is not None
+                and (graph.sites[b].order_key() <= graph.sites[a].order_key())
             ):
                 continue  # b has a declared path from a, or is computed no later than a
             if not data.informative(b):
-                raw.append({"kind": "null effect", "edge": f"{a} -> {b}", "given": (),
-                            "text": f"do({a}) leaves {b} unchanged", "stat": float("nan"),
-                            "p": None, "note": _weak(data, [b])})
+                raw.append(
+                    {
+                        "kind": "null effect",
+                        "edge": f"{a} -> {b}",
+                        "given": (),
+                        "text": f"do({a}) leaves {b} unchanged",
+                        "stat": float("nan"),
+                        "p": None,
+                        "note": _weak(data, [b]),
+                    }
+                )
                 continue
             change = data.column(do(a), b, rows) - data.column(CLEAN, b, rows)
             if b == LOGITS:
                 change = change / gap if gap else change * np.nan
             mean, p = _null_test(change) if len(change) else (float("nan"), 1.0)
-            raw.append({"kind": "null effect", "edge": f"{a} -> {b}", "given": (),
-                        "text": f"do({a}) leaves {b} unchanged", "stat": mean, "p": p,
-                        "note": "" if np.isfinite(mean) else "G is zero"})
+            raw.append(
+                {
+                    "kind": "null effect",
+                    "edge": f"{a} -> {b}",
+                    "given": (),
+                    "text": f"do({a}) leaves {b} unchanged",
+                    "stat": mean,
+                    "p": p,
+                    "note": "" if np.isfinite(mean) else "G is zero",
+                }
+            )
     alpha = 1 - confidence
     tested = [i for i, r in enumerate(raw) if r["p"] is not None and np.isfinite(r["stat"])]
     adjusted = np.ones(len(raw))
@@ -241,10 +277,23 @@ def test_implications(data: NodeData, *, confidence: float, gap: float) -> Impli
         if i not in tested:
             status = "untestable"
         else:
-            big = r["stat"] >= MIN_SHARE if r["kind"] == "independence" else (
-                abs(r["stat"]) > NULL_MARGIN)
+            big = (
+                r["stat"] >= MIN_SHARE
+                if r["kind"] == "independence"
+                else (abs(r["stat"]) > NULL_MARGIN)
+            )
             status = "contradicted" if big and adjusted[i] < alpha else "holds"
-        items.append(Implication(r["kind"], r["text"], r["edge"], tuple(r["given"]),
-                                 float(r["stat"]), float(r["p"]) if r["p"] is not None
-                                 else float("nan"), float(adjusted[i]), status, r["note"]))
+        items.append(
+            Implication(
+                r["kind"],
+                r["text"],
+                r["edge"],
+                tuple(r["given"]),
+                float(r["stat"]),
+                float(r["p"]) if r["p"] is not None else float("nan"),
+                float(adjusted[i]),
+                status,
+                r["note"],
+            )
+        )
     return Implications(tuple(items), alpha)

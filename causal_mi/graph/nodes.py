@@ -21,8 +21,8 @@ The fit half (even example indices) only sets directions; every test and fit rea
 Runs recorded: the clean and corrupt inputs, for every component ``a`` the clean input with
 ``a`` ablated (the file's ablation: the node-level interventions the plan already measures
 ``effect(a)`` with), and for every vertex without a declared edge from ``embed`` the
-corrupt input with its declared parents patched from the clean run (:func:`held`). All run as one engine call whose conditions record every
-vertex's hook, stacked in the batch.
+corrupt input with its declared parents patched from the clean run (:func:`held`). All run
+as one engine call whose conditions record every vertex's hook, stacked in the batch.
 """
 
 from __future__ import annotations
@@ -227,9 +227,7 @@ def record_nodes(
                 runs[k][idx, j] = ((acts[k] - base) @ w / norm).numpy()
     evaluation = np.arange(1, n, 2)
     separation = {
-        name: float(
-            runs[CLEAN][evaluation, j].mean() - runs[CORRUPT][evaluation, j].mean()
-        )
+        name: float(runs[CLEAN][evaluation, j].mean() - runs[CORRUPT][evaluation, j].mean())
         if len(evaluation)
         else 0.0
         for j, name in enumerate(graph.names)

@@ -2,9 +2,10 @@
 accuracy: does the model fitted on *observational* runs predict the *interventions*?
 
 ``InvertibleStructuralCausalModel`` (a ``StructuralCausalModel`` whose noise can be
-inferred, which counterfactuals need) over the node variables (:mod:`causal_mi.graph.nodes`), mechanisms
-chosen by ``gcm.auto.assign_causal_mechanisms`` and fitted with ``gcm.fit`` on the clean and
-corrupt runs (no intervention is shown to it). Then, per clean example, Pearl's three steps
+inferred, which counterfactuals need) over the node variables (:mod:`causal_mi.graph.nodes`),
+mechanisms assigned automatically (:func:`assign_fast`, or DoWhy's
+``gcm.auto.assign_causal_mechanisms`` with ``quality="good"``) and fitted with ``gcm.fit`` on
+the clean and corrupt runs (no intervention is shown to it). Then, per clean example, Pearl's three steps
 (``gcm.counterfactual_samples``: noise inferred from the example's clean run, the
 intervention applied, the effects propagated through the fitted mechanisms):
 
@@ -263,7 +264,9 @@ def abstraction(
             ps = _predict(scm_subset, data, clean, kind, names, m.gap)
             tol = max(ABSTRACTION_FLOOR, (est.upper - est.lower))  # 2 x half-width
             preds.append(
-                Prediction(label, kind, p, est.point, (est.lower, est.upper), p - est.point, tol, ps)
+                Prediction(
+                    label, kind, p, est.point, (est.lower, est.upper), p - est.point, tol, ps
+                )
             )
         from dowhy.gcm.model_evaluation import EvaluateCausalModelConfig
 

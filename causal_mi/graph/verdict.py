@@ -57,7 +57,9 @@ def implication_verdict(
     rc: ResolvedClaim, result: Implications | None, alpha: float, valid: bool = True
 ) -> ImplicationVerdict:
     n = float("nan") if result is None else float(len(result.contradicted))
-    tested = [] if result is None else [i.p_adjusted for i in result.items if i.status != "untestable"]
+    tested = (
+        [] if result is None else [i.p_adjusted for i in result.items if i.status != "untestable"]
+    )
     p = min(tested) if tested else float("nan")
     est = Estimate("implications", n, n, n, 1 - alpha, np.zeros(0), np.full(1, n))
     passed = result is not None and result.hold and valid
