@@ -12,8 +12,8 @@ Two kinds, both read from the graph (``embed`` the input, ``logits`` the outcome
   after the set that ``u`` explains).
 - **Null effects**: ablating ``a`` must leave every later vertex ``b`` that ``a`` has no
   directed path to unchanged. Tested on the interventional runs (the clean input with ``a``
-  ablated): the mean change of ``b``'s variable, in units of its clean-corrupt separation
-  (of G for the logits), against an equivalence margin.
+  ablated): the root-mean-square change of ``b``'s variable, in units of its clean-corrupt
+  separation (of G for the logits), against an equivalence margin.
 
 Testability. A network is deterministic given its whole input, so an independence whose
 separating set contains ``embed`` (the full input) cannot be told apart observationally:
@@ -27,7 +27,7 @@ as a dependence no declared edge explains, and is reported as the absent edge.
 Decision: an implication is *contradicted* when its Holm-adjusted p-value (statsmodels
 ``multipletests`` over every tested implication of the file) is below 1 - confidence *and*
 the dependence is larger than its margin (CI: a squared partial correlation of at least
-``MIN_SHARE``; null effect: ``|mean change| > NULL_MARGIN``), so exact numerical
+``MIN_SHARE``; null effect: a root-mean-square change above ``NULL_MARGIN``), so exact numerical
 dependences (float rounding) never count and real ones always do.
 """
 
@@ -49,7 +49,7 @@ from causal_mi.graph.nodes import (
 )
 
 MIN_SHARE = 0.05  # squared partial correlation of u and v given the separating set
-NULL_MARGIN = 0.05  # of the node's clean-corrupt separation (of G for logits)
+NULL_MARGIN = 0.05  # RMS change, of the node's clean-corrupt separation (of G for logits)
 MIN_ROWS = 8
 
 
@@ -151,13 +151,16 @@ def _ci_test(y: np.ndarray, x: np.ndarray, z: np.ndarray) -> tuple[float, float,
 
 
 def _null_test(change: np.ndarray) -> tuple[float, float]:
-    """(mean change, two-sided p-value of a one-sample t-test against 0)."""
+    """(root-mean-square change, one-sided p-value of a t-test that the mean absolute change
+    exceeds 0). A deterministic network changes a node it does not depend on by exactly 0
+    on every example, so a change of either sign counts, even one averaging out."""
     from scipy import stats
 
-    mean = float(change.mean())
-    if np.allclose(change, change[0]):
-        return mean, 0.0 if abs(mean) > 0 else 1.0
-    return mean, float(stats.ttest_1samp(change, 0.0).pvalue)
+    size = np.abs(change)
+    rms = float(np.sqrt((change**2).mean()))
+    if np.allclose(size, size[0]):
+        return rms, 0.0 if size[0] > 0 else 1.0
+    return rms, float(stats.ttest_1samp(size, 0.0, alternative="greater").pvalue)
 
 
 def _weak(data: NodeData, names: list[str]) -> str:
