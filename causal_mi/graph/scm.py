@@ -5,7 +5,8 @@ accuracy: does the model fitted on *observational* runs predict the *interventio
 inferred, which counterfactuals need) over the node variables (:mod:`causal_mi.graph.nodes`),
 mechanisms assigned automatically (:func:`assign_fast`, or DoWhy's
 ``gcm.auto.assign_causal_mechanisms`` with ``quality="good"``) and fitted with ``gcm.fit`` on
-the clean and corrupt runs (no intervention is shown to it). Then, per clean example, Pearl's three steps
+the clean and corrupt runs (no intervention is shown to it). Then, per clean example, Pearl's
+three steps
 (``gcm.counterfactual_samples``: noise inferred from the example's clean run, the
 intervention applied, the effects propagated through the fitted mechanisms):
 
