@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from causal_mi.effects.measure import Measurement
 from causal_mi.graph.decomposition import Decomposition, PathEffect
 from causal_mi.graph.implications import Implications
@@ -87,7 +89,11 @@ def analyse(
 
         t = time.perf_counter()
         if m.gap > 0:
-            abstraction = fit_scm(hyp, data, m, seed=hyp.spec.task.seed)
+            try:
+                abstraction = fit_scm(hyp, data, m, seed=hyp.spec.task.seed)
+            except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+                # informational, never a verdict: a fit DoWhy cannot make is reported
+                notes.append(f"the SCM could not be fitted ({type(exc).__name__}: {exc})")
         else:
             notes.append("G <= 0: no effect is a fraction of G, so the SCM was not compared")
         seconds["scm"] = time.perf_counter() - t
