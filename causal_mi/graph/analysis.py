@@ -98,8 +98,13 @@ def analyse(
             notes.append("G <= 0: no effect is a fraction of G, so the SCM was not compared")
         seconds["scm"] = time.perf_counter() - t
         t = time.perf_counter()
-        decs, paths, n = decompose(hyp, model, task, max_rows=max_rows)
+        decs, paths, n, found = decompose(hyp, model, task, max_rows=max_rows)
         conditions += n
+        if found > len(paths):
+            notes.append(
+                f"path-specific effects: the {len(paths)} shortest of the graph's {found} "
+                "chains from a mediation claim's treatment to the logits are measured"
+            )
         seconds["decomposition"] = time.perf_counter() - t
     return CausalModelResult(
         True,
