@@ -64,6 +64,7 @@ class Prediction:
     error: float  # predicted - measured
     tolerance: float
     subset_predicted: float  # the data-subset refuter's prediction
+    informative: bool = True  # every node variable involved separates clean from corrupt
 
     @property
     def within(self) -> bool:
@@ -269,7 +270,15 @@ def abstraction(
             tol = max(ABSTRACTION_FLOOR, (est.upper - est.lower))  # 2 x half-width
             preds.append(
                 Prediction(
-                    label, kind, p, est.point, (est.lower, est.upper), p - est.point, tol, ps
+                    label,
+                    kind,
+                    p,
+                    est.point,
+                    (est.lower, est.upper),
+                    p - est.point,
+                    tol,
+                    ps,
+                    all(data.informative(x) for x in names),
                 )
             )
         from dowhy.gcm.model_evaluation import EvaluateCausalModelConfig

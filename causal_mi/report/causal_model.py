@@ -99,6 +99,7 @@ def to_json(ctx: ReportContext) -> dict[str, Any]:
                     "tolerance": _num(p.tolerance),
                     "within": p.within,
                     "subset_predicted": _num(p.subset_predicted),
+                    "variables_informative": p.informative,
                 }
                 for p in ab.predictions
             ],
@@ -159,6 +160,8 @@ def to_markdown(ctx: ReportContext) -> list[str]:
         ]
         for p in ab.predictions:
             err = _f(p.error) if p.within else f"**{_f(p.error)}**"
+            if not p.informative:
+                err += " (a node variable does not separate clean from corrupt)"
             lines.append(
                 f"| `{p.label}` | {_f(p.predicted)} | {_f(p.measured)} | {err} | "
                 f"{p.tolerance:.3f} | {_f(p.subset_predicted)} |"
