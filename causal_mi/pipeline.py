@@ -147,7 +147,14 @@ def evaluate(
 
     cache = RunCache(checkpoint_dir)  # every stage reads and extends the same runs
     m = measure(hyp, prep.model, prep.task, max_rows=max_rows, progress=progress, cache=cache)
-    verdict = decide_claims(hyp, m)
+    from causal_mi.graph.analysis import analyse, wanted
+
+    graph = (
+        analyse(hyp, prep.model, prep.task, m, max_rows=max_rows, full=dowhy, cache=cache)
+        if wanted(hyp, dowhy)
+        else None
+    )
+    verdict = decide_claims(hyp, m, graph.implications if graph else None)
     drawn = None
     ablations: dict = {}
     notes: list[str] = []
@@ -178,6 +185,7 @@ def evaluate(
         views=drawn,
         ablations=ablations,
         dowhy=xcheck,
+        causal_model=graph,
     )
 
 

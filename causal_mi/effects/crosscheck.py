@@ -1,4 +1,8 @@
-"""DoWhy cross-check of the mediation quantities (SPEC 3).
+"""Linearity check of the mediation quantities with DoWhy (SPEC 3's "DoWhy cross-check").
+
+This is a check of linearity and additivity, not an independent estimate (see "Why this
+scalar" below); the graph's own structural causal model, fitted by DoWhy on observational
+runs and compared with the interventions, is :mod:`causal_mi.graph.scm`.
 
 causal-mi measures ``indirect``, ``direct`` and ``total`` by interventions. This module hands
 the same interventional runs to DoWhy as a data frame, lets DoWhy re-estimate the effect with

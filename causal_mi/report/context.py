@@ -40,6 +40,7 @@ class ReportContext:
     ablations: dict[str, Any] = field(default_factory=dict)  # claim -> ablation -> decision
     # DoWhy's re-estimate of the indirect / direct / total claims; None: not requested
     dowhy: CrossCheck | None = None
+    causal_model: Any = None  # graph.analysis.CausalModelResult; None: not analysed
 
 
 def model_info(model: LoadedModel) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from causal_mi.effects.metrics import METRIC_HELP
+from causal_mi.report import causal_model
 from causal_mi.report.context import ReportContext
 
 
@@ -87,6 +88,7 @@ def render(ctx: ReportContext) -> str:
             cells = [f"{'holds' if r['passed'] else 'fails'} {_f(r['point'])}" for r in by.values()]
             lines.append(f"| `{text}` | " + " | ".join(cells) + " |")
     lines += dowhy_lines(ctx)
+    lines += causal_model.to_markdown(ctx)
     if ctx.properties:
         lines += ["", "## Properties", ""]
         lines += [f"- `{p['text']}`: {p['status']} — {p['detail']}" for p in ctx.properties]

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from causal_mi.report import causal_model
 from causal_mi.report.context import ReportContext
 
 SCHEMA = "causal-mi/results/v2"
@@ -112,6 +113,7 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
         "properties": ctx.properties,
         "ablation_check": ctx.ablations,
         "dowhy": dowhy_section(ctx),
+        "causal_model": causal_model.to_json(ctx),
         "notes": m.notes + ctx.notes,
         "verdict": v.status,
         "verdict_reason": v.gap.reason,

@@ -7,6 +7,8 @@ Quantities (SPEC 3)::
     effect(X) | restore(X) | minimality(X) | total(X)
     indirect(A -> B -> logits) | direct(A -> logits)
 
+and the graph claim ``implications hold`` (no number: decided by causal_mi.graph).
+
 ``X``, ``A``, ``B`` are node names or site names; resolution happens in the loader.
 """
 
@@ -20,6 +22,7 @@ NULLARY = ("faithfulness", "complement")
 UNARY = ("effect", "restore", "minimality", "total")
 PATHS = {"indirect": 3, "direct": 2}
 QUANTITIES = NULLARY + UNARY + tuple(PATHS)
+IMPLICATIONS = "implications"  # the claim "implications hold" (SPEC 2 v1.1)
 
 CLAIM_FORMS = (
     "faithfulness >= 0.8, complement <= 0.2, effect(ind) >= 0.5, restore(L1H3) >= 0.3, "
@@ -82,6 +85,8 @@ def parse_claim(text: str) -> Claim:
     >>> parse_claim("indirect(prev -> ind.k -> logits) >= 0.3").args
     ('prev', 'ind.k', 'logits')
     """
+    if " ".join(text.split()) == f"{IMPLICATIONS} hold":
+        return Claim(IMPLICATIONS, (), "holds", 0.0, text.strip())
     m = _CLAIM_RE.match(text)
     if not m:
         raise ClaimSyntaxError(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from causal_mi.errors import Location, Problem, did_you_mean
-from causal_mi.spec.claims import PATHS, Claim, ClaimSyntaxError, parse_claim
+from causal_mi.spec.claims import IMPLICATIONS, PATHS, Claim, ClaimSyntaxError, parse_claim
 from causal_mi.spec.schema import Hypothesis, NodeAt
 from causal_mi.spec.sites import (
     HEAD_INPUTS,
@@ -324,6 +324,9 @@ class _Resolver:
                     f"'{claim.label}': minimality is about a circuit node; "
                     f"{did_you_mean(claim.args[0], self.nodes)}",
                 )
+                ok = False
+            if claim.quantity == IMPLICATIONS and not self.hyp.edges:
+                self.error(where, f"'{claim.text}' needs a graph: declare its edges under 'edges'")
                 ok = False
             if claim.quantity in ("faithfulness", "complement", "minimality") and not self.nodes:
                 self.error(

@@ -40,7 +40,7 @@ class Estimate:
     upper: float
     confidence: float
     per_example: np.ndarray
-    samples: np.ndarray  # finite bootstrap replicates of the ratio, sorted
+    samples: np.ndarray  # bootstrap replicates of the ratio in replicate order (NaN: undefined)
     method: str = "percentile"  # the method actually used
     z0: float = 0.0
     accel: float = 0.0
@@ -50,13 +50,20 @@ class Estimate:
     why: str = ""
 
     @property
+    def finite(self) -> np.ndarray:
+        """The defined replicates, sorted."""
+        s = self.samples
+        return np.sort(s[np.isfinite(s)])
+
+    @property
     def defined(self) -> bool:
-        return not self.why and self.samples.size > 0
+        return not self.why and bool(np.isfinite(self.samples).any())
 
     @property
     def se(self) -> float:
         """The bootstrap standard error."""
-        return float(np.std(self.samples, ddof=1)) if self.samples.size > 1 else float("nan")
+        s = self.samples[np.isfinite(self.samples)]
+        return float(np.std(s, ddof=1)) if s.size > 1 else float("nan")
 
     def _level(self, alpha: float, upper: bool) -> float:
         """The quantile of the replicates that is the one-sided bound at level ``alpha``."""
@@ -78,7 +85,7 @@ class Estimate:
         if not self.defined:
             return float("nan")
         q = self._level(alpha, op == "<=")
-        return float(np.quantile(self.samples, q, method="inverted_cdf"))
+        return float(np.quantile(self.finite, q, method="inverted_cdf"))
 
     def p_value(self, op: str, threshold: float) -> float:
         """One-sided p-value of the claim ``op threshold`` (null: the claim is false),
@@ -86,7 +93,8 @@ class Estimate:
         the p-value is below ``alpha`` (up to the resolution 1/B of the replicates)."""
         if not self.defined:
             return 1.0
-        s, B = self.samples, self.samples.size
+        s = self.finite
+        B = s.size
         if op == ">=":
             frac = np.count_nonzero(s < threshold) / B
         else:
@@ -105,12 +113,13 @@ class Estimate:
         the bound moves under another bootstrap seed; it shrinks like 1 / sqrt(B))."""
         if not self.defined:
             return float("nan")
-        B = self.samples.size
+        s = self.finite
+        B = s.size
         q = self._level(alpha, op == "<=")
         half = 1.96 * np.sqrt(B * q * (1 - q))
         lo = int(np.clip(np.floor(B * q - half), 0, B - 1))
         hi = int(np.clip(np.ceil(B * q + half), 0, B - 1))
-        return float((self.samples[hi] - self.samples[lo]) / (2 * 1.96))
+        return float((s[hi] - s[lo]) / (2 * 1.96))
 
 
 def resample_indices(n: int, n_boot: int, seed: int):
@@ -167,6 +176,7 @@ def bootstrap_ratio(
         with np.errstate(divide="ignore", invalid="ignore"):
             samples[pos : pos + len(idx)] = num[idx].mean(axis=1) / den[idx].mean(axis=1)
         pos += len(idx)
+    samples[~np.isfinite(samples)] = np.nan
     finite = np.sort(samples[np.isfinite(samples)])
     undefined = n_boot - finite.size
     why = ""
@@ -195,7 +205,7 @@ def bootstrap_ratio(
         float("nan"),
         confidence,
         per_example,
-        finite if not why else np.empty(0),
+        samples if not why else np.full(n_boot, np.nan),
         used,
         z0,
         accel,

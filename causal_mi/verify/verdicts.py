@@ -125,18 +125,23 @@ class Verdict:
         )
 
 
-def decide_claims(hyp: ResolvedHypothesis, m: Measurement) -> Verdict:
-    """Apply the gap gate, the decision rule and the file's multiple-comparison correction."""
+def decide_claims(hyp: ResolvedHypothesis, m: Measurement, implications=None) -> Verdict:
+    """Apply the gap gate, the decision rule and the file's multiple-comparison correction;
+    ``implications`` (causal_mi.graph) decides the ``implications hold`` claims."""
+    from causal_mi.graph.verdict import decide_implications, is_implication
+
     alpha = (1 - hyp.spec.confidence) / 2
+    pairs = [p for p in zip(hyp.claims, m.claim_labels, strict=True) if not is_implication(p[0])]
     tests = [
         ClaimTest(m.estimates[label], rc.claim.op, rc.claim.threshold, rc.claim.tolerance)
-        for rc, label in zip(hyp.claims, m.claim_labels, strict=True)
+        for rc, label in pairs
     ]
     method = hyp.spec.correction if len(tests) > 1 else "none"
     decisions = decide(tests, alpha, method)
     gate = m.gap_estimate
     claims = tuple(
         ClaimVerdict(rc, t.estimate, d, gate.decidable, gate.reason)
-        for rc, t, d in zip(hyp.claims, tests, decisions, strict=True)
+        for (rc, _), t, d in zip(pairs, tests, decisions, strict=True)
     )
+    claims = decide_implications(hyp, claims, implications, gate)
     return Verdict(hyp, claims, method, gate, alpha)

@@ -14,6 +14,7 @@ _SCRIPTS = {
     "boolean-logic": ("boolean", "train"),
     "occupation-bias": ("bias", "train"),
     "ioi-names": ("ioi", "train"),
+    "handmade-mediation": ("mediation", "build"),
 }
 
 
