@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import textwrap
 import traceback
 from pathlib import Path
 
@@ -88,6 +89,40 @@ def _precision(name: str) -> str:
     return name
 
 
+def _writable(directory: Path, *, option: str = "--out") -> None:
+    """Raise :class:`OptionError` (exit 2) unless outputs can be written under ``directory``:
+    it, or the nearest folder above it that exists, is a writable directory. Checked before
+    anything is loaded or measured, so a bad ``--out`` costs nothing."""
+    import os
+    import tempfile
+
+    target = directory.resolve()
+    probe = target
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OptionError(
+            f"{option} {directory}: cannot create the output directory: {probe} is a file, "
+            "not a directory; choose another path"
+        )
+    reason = ""
+    if not os.access(probe, os.W_OK | os.X_OK):
+        reason = "permission denied"
+    else:
+        try:
+            fd, name = tempfile.mkstemp(prefix=".causal-mi-probe-", dir=probe)
+            os.close(fd)
+            os.unlink(name)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+    if reason:
+        where = "" if probe == target else f" (it would be created inside {probe})"
+        raise OptionError(
+            f"{option} {directory}: the output directory is not writable{where}: {reason}; "
+            "choose a directory you can write to"
+        )
+
+
 def _rows(prep, max_rows: int, budget: int | None) -> int:
     """``max_rows``, lowered to fit ``budget`` bytes for the file's longest prompt."""
     if budget is None:
@@ -132,6 +167,8 @@ def _run(
         dev = _device(device)
         budget = _budget(max_memory)
         _precision(precision)
+        _writable(out)  # outputs go to out/ (and a temporary folder beside it)
+        _writable(out.resolve().parent)
         prepared, errors = [], []
         for f in files:
             try:
@@ -213,6 +250,13 @@ def _summary(ctx, target: Path) -> None:
     for p in ctx.properties:
         mark = {"holds": "holds", "fails": "FAILS"}.get(p["status"], p["status"])
         typer.echo(f"  {mark:5s}  property {p['name']}: {p['detail']}")
+    if any("interventional runs" in p["detail"] for p in ctx.properties):
+        from causal_mi.report.wording import PROPERTY_RUNS_HELP
+
+        typer.echo(
+            textwrap.fill(PROPERTY_RUNS_HELP, 96, initial_indent="  (", subsequent_indent="   ")
+            + ")"
+        )
     for note in ctx.measurement.notes:
         typer.echo(f"  note: {note}")
     from causal_mi.pipeline import passed
@@ -240,7 +284,8 @@ def verify(
     max_memory: str = MEMORY,
     dowhy: bool = DOWHY,
 ) -> None:
-    """Measure, decide every claim, write report.md, results.json and junit.xml.
+    """Measure, decide every claim; write report.html, report.md, results.json and junit.xml
+    into --out (several files: one folder per file, one junit.xml).
 
     Exit 0 if all claims hold, 1 if any fails, 2 on a bad file or model, 3 on internal error.
     """
@@ -272,7 +317,8 @@ def run(
     max_memory: str = MEMORY,
     dowhy: bool = DOWHY,
 ) -> None:
-    """Measure and write report.md and results.json (exit 0 whatever the verdicts)."""
+    """Measure; write report.html, report.md and results.json into --out (several files: one
+    folder per file). Exit 0 whatever the verdicts."""
     raise typer.Exit(
         _run(
             files,
@@ -316,6 +362,7 @@ def sweep(
 
     try:
         _precision(precision)
+        _writable(out)
         code = run_sweeps(
             file,
             family,
@@ -378,14 +425,28 @@ def discover(
     device: str = DEVICE,
     debug: bool = DEBUG,
 ) -> None:
-    """Propose a hypothesis file from measured effects (then verify it on fresh seeds)."""
+    """Propose a hypothesis file from measured effects (then verify it on fresh seeds).
+
+    Writes only the --out file; intermediate files live in a temporary folder that is removed
+    on every exit. Exit 1 (and no file) when no component clears --min-effect. Ctrl-C stops
+    it cleanly; nothing is kept, so a rerun starts again.
+    """
     try:
+        _writable(out.resolve().parent, option="--out")
+        if out.is_dir():
+            raise OptionError(f"--out {out}: is a directory; give the hypothesis file to write")
         code = _discover(
             model, generator, task_file, n, seed, metric, ablation, min_effect, out, device
         )
     except CausalMIError as exc:
         _err(f"causal-mi: {exc}")
         code = exc.exit_code
+    except KeyboardInterrupt:
+        _err(
+            "causal-mi: discover interrupted; nothing was written and its temporary files "
+            "were removed (discover keeps no partial results: run it again to start over)"
+        )
+        code = 130
     except Exception as exc:
         if debug:
             traceback.print_exc()
@@ -423,16 +484,26 @@ def _discover(
         raise OptionError(f"invalid discover options: {exc.errors()[0]['msg']}") from None
     loaded = load_model(model_ref, base_dir=Path.cwd(), device=_device(device))
     task = build_task(spec, out, loaded.tokens)
-    proposal = propose(
-        loaded,
-        task,
+    bar = _progress_bar()
+    kwargs = dict(
         name=out.stem,
         task_yaml=task_yaml,
         metric=metric,
         ablation=ablation,
         min_effect=min_effect,
-        base_dir=out.parent,
+        say=lambda line: _err(f"causal-mi: discover {line}"),
     )
+    if bar is None:
+        proposal = propose(loaded, task, **kwargs)
+    else:
+        with bar:
+            tid = bar.add_task("forward passes", total=None)
+            proposal = propose(
+                loaded,
+                task,
+                progress=lambda d, t: bar.update(tid, completed=d, total=t),
+                **kwargs,
+            )
     for line in proposal.log:
         _err(f"  {line}")
     out.write_text(proposal.yaml)

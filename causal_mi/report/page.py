@@ -16,16 +16,8 @@ from markupsafe import Markup
 
 from causal_mi.report import graph, svg
 from causal_mi.report.context import ReportContext
+from causal_mi.report.wording import PROPERTY_RUNS_HELP
 from causal_mi.spec.sites import Kind, Site, format_site
-
-#: what "N interventional runs over k parent(s)" in a property's line counts
-PROPERTY_RUNS_HELP = (
-    "Observed runs: every example's clean and corrupt prompt. Interventional runs: for each "
-    "combination of the parents' states (the variables of earlier components the formula "
-    "reads, each set off by ablating its component or kept on at its clean value), the "
-    "examples on which that combination can be realised (keeping a parent on needs it on "
-    "in the clean run). k parents give 2^k combinations, so at most 2^k x n runs."
-)
 
 
 def _f(x: float | None, fmt: str = "{:+.3f}") -> str:

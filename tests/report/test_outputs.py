@@ -106,3 +106,22 @@ def test_a_flipping_verdict_is_named():
     steady = ctx.ablations["effect(ind_1) >= 0.3"]
     assert all(r["passed"] for r in steady.values())
     assert not any("'effect(ind_1) >= 0.3'" in n for n in ctx.notes)
+
+
+def test_property_runs_are_explained_and_add_up(out):
+    """"N interventional runs over k parent(s)" is explained in both reports, and N is what
+    the explanation says: the covered examples summed over the 2^k parent combinations."""
+    from causal_mi.report.wording import PROPERTY_RUNS_HELP
+
+    assert PROPERTY_RUNS_HELP in (out / "report.md").read_text()
+    from markupsafe import escape
+
+    assert str(escape(PROPERTY_RUNS_HELP)) in (out / "report.html").read_text()
+    data = json.loads((out / "results.json").read_text())
+    n = data["task"]["n"]
+    for p in data["properties"]:
+        got = re.search(r"and (\d+) interventional runs over (\d+) parent", p["detail"])
+        assert got, p["detail"]
+        runs, k = int(got[1]), int(got[2])
+        assert k == len(p["parents"]) and len(p["truth_table"]) == 2**k
+        assert runs == sum(row["n"] for row in p["truth_table"]) <= 2**k * n
