@@ -50,6 +50,12 @@ ABL_CHECK = typer.Option(
     "--ablation-check/--no-ablation-check",
     help="Also decide every claim under the other ablations and report verdicts that flip.",
 )
+FORMAT = typer.Option(
+    "text",
+    "--format",
+    help="text | github: github also prints workflow annotations (an error on the line of "
+    "each failing claim) for GitHub Actions.",
+)
 DOWHY = typer.Option(
     True,
     "--dowhy/--no-dowhy",
@@ -81,6 +87,12 @@ def _budget(text: str | None) -> int | None:
         return parse_size(text)
     except ValueError as exc:
         raise OptionError(f"--max-memory: {exc}") from None
+
+
+def _format(name: str) -> str:
+    if name not in ("text", "github"):
+        raise OptionError(f"unknown format '{name}'; valid: text, github")
+    return name
 
 
 def _precision(name: str) -> str:
@@ -160,10 +172,12 @@ def _run(
     precision: str = "fp32",
     max_memory: str | None = None,
     dowhy: bool = True,
+    fmt: str = "text",
 ) -> int:
     from causal_mi import pipeline
 
     try:
+        _format(fmt)
         dev = _device(device)
         budget = _budget(max_memory)
         _precision(precision)
@@ -213,6 +227,11 @@ def _run(
             shutil.rmtree(partial, ignore_errors=True)
             contexts.append(ctx)
             _summary(ctx, target)
+            if fmt == "github":
+                from causal_mi.report.github import verify_annotations
+
+                for line in verify_annotations(ctx):
+                    typer.echo(line)
         if verify and len(prepared) > 1:
             from causal_mi.report import junit
 
@@ -283,6 +302,7 @@ def verify(
     precision: str = PRECISION,
     max_memory: str = MEMORY,
     dowhy: bool = DOWHY,
+    fmt: str = FORMAT,
 ) -> None:
     """Measure, decide every claim; write report.html, report.md, results.json and junit.xml
     into --out (several files: one folder per file, one junit.xml).
@@ -301,6 +321,7 @@ def verify(
             precision=precision,
             max_memory=max_memory,
             dowhy=dowhy,
+            fmt=fmt,
         )
     )
 
@@ -316,6 +337,7 @@ def run(
     precision: str = PRECISION,
     max_memory: str = MEMORY,
     dowhy: bool = DOWHY,
+    fmt: str = FORMAT,
 ) -> None:
     """Measure; write report.html, report.md and results.json into --out (several files: one
     folder per file). Exit 0 whatever the verdicts."""
@@ -331,6 +353,7 @@ def run(
             precision=precision,
             max_memory=max_memory,
             dowhy=dowhy,
+            fmt=fmt,
         )
     )
 
@@ -527,6 +550,30 @@ def _discover_spec(Hypothesis, out, model_ref, generator, task_file, n, seed, me
             "ablation": ablation,
         }
     )
+
+
+@app.command("diff")
+def diff_command(
+    old: Path = typer.Argument(..., help="results.json of the earlier run (or its folder)"),
+    new: Path = typer.Argument(..., help="results.json of the later run (or its folder)"),
+    fmt: str = typer.Option("text", "--format", help="text | github | json"),
+) -> None:
+    """Compare two runs' results.json: claims whose verdict changed, properties whose status
+    changed, estimates that moved beyond their intervals (each outside the other's). Writes
+    nothing. Exit 0 when nothing changed, 1 when something did, 2 on a bad file."""
+    from causal_mi import diff
+
+    try:
+        if fmt not in ("text", "github", "json"):
+            raise OptionError(f"unknown format '{fmt}'; valid: text, github, json")
+        a, b = diff.load(old), diff.load(new)
+        changes = diff.compare(a, b)
+        typer.echo(diff.render(changes, a, b, fmt))
+        code = EXIT_FAILED if changes else EXIT_OK
+    except CausalMIError as exc:
+        _err(f"causal-mi: {exc}")
+        code = exc.exit_code
+    raise typer.Exit(code)
 
 
 @zoo_app.command("list")
