@@ -41,7 +41,7 @@ claims:                 # decided on the bootstrap bound; Holm-corrected across 
 # variables:            # discretized behaviour, for properties checked with Z3
 #   prev_fires: {{attention: prev, to: previous, above: 0.3}}  # or self|first|induction|<pos>
 #   ind_fires: {{attention: ind, to: induction, above: 0.3}}
-#   on: {{activation: L0.mlp[12], above: 0.5}}                 # or levels: [0.1, 0.5] (an integer)
+#   on: {{activation: "L0.mlp[12]", above: 0.5}}   # quoted: [ ] in {{...}}; or levels: [0.1, 0.5]
 #   correct: {{output: correct}}                               # or {{output: metric, above: 0}}
 # properties:           # and, or, not, ->, <->, comparisons, exactly_one(...), at_most_one(...)
 #   - ind_fires -> prev_fires
