@@ -22,6 +22,7 @@ from causal_mi.errors import (
     CausalMIError,
     OptionError,
 )
+from causal_mi.report.destination import check_writable
 
 app = typer.Typer(
     add_completion=False,
@@ -101,40 +102,6 @@ def _precision(name: str) -> str:
     return name
 
 
-def _writable(directory: Path, *, option: str = "--out") -> None:
-    """Raise :class:`OptionError` (exit 2) unless outputs can be written under ``directory``:
-    it, or the nearest folder above it that exists, is a writable directory. Checked before
-    anything is loaded or measured, so a bad ``--out`` costs nothing."""
-    import os
-    import tempfile
-
-    target = directory.resolve()
-    probe = target
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise OptionError(
-            f"{option} {directory}: cannot create the output directory: {probe} is a file, "
-            "not a directory; choose another path"
-        )
-    reason = ""
-    if not os.access(probe, os.W_OK | os.X_OK):
-        reason = "permission denied"
-    else:
-        try:
-            fd, name = tempfile.mkstemp(prefix=".causal-mi-probe-", dir=probe)
-            os.close(fd)
-            os.unlink(name)
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-    if reason:
-        where = "" if probe == target else f" (it would be created inside {probe})"
-        raise OptionError(
-            f"{option} {directory}: the output directory is not writable{where}: {reason}; "
-            "choose a directory you can write to"
-        )
-
-
 def _rows(prep, max_rows: int, budget: int | None) -> int:
     """``max_rows``, lowered to fit ``budget`` bytes for the file's longest prompt."""
     if budget is None:
@@ -181,8 +148,8 @@ def _run(
         dev = _device(device)
         budget = _budget(max_memory)
         _precision(precision)
-        _writable(out)  # outputs go to out/ (and a temporary folder beside it)
-        _writable(out.resolve().parent)
+        check_writable(out)  # outputs go to out/ (and a temporary folder beside it)
+        check_writable(out.resolve().parent)
         prepared, errors = [], []
         for f in files:
             try:
@@ -385,7 +352,7 @@ def sweep(
 
     try:
         _precision(precision)
-        _writable(out)
+        check_writable(out)
         code = run_sweeps(
             file,
             family,
@@ -455,7 +422,7 @@ def discover(
     it cleanly; nothing is kept, so a rerun starts again.
     """
     try:
-        _writable(out.resolve().parent, option="--out")
+        check_writable(out.resolve().parent, option="--out")
         if out.is_dir():
             raise OptionError(f"--out {out}: is a directory; give the hypothesis file to write")
         code = _discover(
