@@ -19,6 +19,11 @@ from causal_mi.report.context import ReportContext
 from causal_mi.report.wording import PROPERTY_RUNS_HELP
 from causal_mi.spec.sites import Kind, Site, format_site
 
+#: attention heatmaps show at most this many (final) positions; the head view shows all
+ATTENTION_POSITIONS = 40
+#: attention values the head view may carry (about 5 bytes each in the page)
+HEAD_VIEW_VALUES = 250_000
+
 
 def _f(x: float | None, fmt: str = "{:+.3f}") -> str:
     return "n/a" if x is None or not math.isfinite(x) else fmt.format(x)
@@ -207,12 +212,21 @@ def _heatmaps(ctx: ReportContext) -> list[dict[str, Any]]:
         },
     ]
     toks = [f"{i}:{t}" for i, t in enumerate(vw.pattern_tokens)]
-    for k, (name, pat) in enumerate(vw.patterns.items()):
+    first = max(0, len(toks) - ATTENTION_POSITIONS)
+    toks = toks[first:]
+    cropped = (
+        f"; the last {len(toks)} of {len(vw.pattern_tokens)} positions (the head view shows "
+        "them all)"
+        if first
+        else ""
+    )
+    for k, (name, full) in enumerate(vw.patterns.items()):
+        pat = full[first:, first:]
         figs.append(
             {
                 "id": f"attn-{k}",
                 "title": f"attention of {name} on example 1 (clean prompt): row = query "
-                "position, column = key position, each row sums to 1",
+                f"position, column = key position, each full row sums to 1{cropped}",
                 "svg": svg.heatmap(
                     pat,
                     toks,
@@ -246,14 +260,35 @@ def _head_view(ctx: ReportContext) -> dict[str, Any] | None:
         if s.kind in (Kind.HEAD, Kind.HEAD_INPUT, Kind.PATTERN):
             circuit.setdefault(f"{s.layer},{s.head}", name)
     first = next(iter(circuit), "0,0").split(",")
+    n_layers, n_heads, t, _ = vw.all_patterns.shape
+    keep = head_view_heads(n_layers, n_heads, t, circuit)
+    rounded = np.round(vw.all_patterns.astype(float), 2)
     return {
         "tokens": vw.pattern_tokens,
-        "layers": int(vw.all_patterns.shape[0]),
-        "heads": int(vw.all_patterns.shape[1]),
-        "patterns": np.round(vw.all_patterns.astype(float), 2).tolist(),
+        "layers": int(n_layers),
+        "heads": int(n_heads),
+        "patterns": [
+            [rounded[a, b].tolist() if (a, b) in keep else None for b in range(n_heads)]
+            for a in range(n_layers)
+        ],
         "circuit": circuit,
         "start": [int(first[0]), int(first[1])],
     }
+
+
+def head_view_heads(
+    n_layers: int, n_heads: int, length: int, circuit: dict[str, str]
+) -> set[tuple[int, int]]:
+    """The heads whose patterns the page carries: all of them while their values fit
+    ``HEAD_VIEW_VALUES`` (the report stays well under 5 MB), otherwise the circuit's heads
+    and then the rest in layer order up to the budget."""
+    every = [(a, b) for a in range(n_layers) for b in range(n_heads)]
+    per = length * length
+    if len(every) * per <= HEAD_VIEW_VALUES:
+        return set(every)
+    first = [tuple(int(x) for x in key.split(",")) for key in circuit]
+    order = first + [h for h in every if h not in first]
+    return set(order[: max(1, HEAD_VIEW_VALUES // per)])
 
 
 def _properties(ctx: ReportContext) -> list[dict[str, Any]]:
@@ -353,6 +388,7 @@ def build(ctx: ReportContext) -> dict[str, Any]:
         "props_ok": props_ok,
         "props_total": len(ctx.properties),
         "failing": failing,
+        "undecidable": not v.valid,
         "facts": [
             ("model", ctx.model_info["ref"]),
             ("task", f"{ctx.task.name}, n = {len(ctx.task)}, seed {spec.task.seed}"),

@@ -103,3 +103,12 @@ def test_head_map_agrees_with_the_claims(report_dir):
     assert f"n = {n}" in fig
     for site in ("L0H2", "L1H1", "L0H0", "L1H2"):
         assert abs(cells[site] - data["quantities"][f"effect({site})"]["point"]) < 6e-4, site
+
+
+def test_head_view_keeps_the_circuit_heads_within_its_budget():
+    from causal_mi.report.page import HEAD_VIEW_VALUES, head_view_heads
+
+    assert len(head_view_heads(2, 4, 20, {})) == 8  # small: every head
+    big = head_view_heads(12, 12, 120, {"9,6": "name_mover", "10,0": "backup"})
+    assert (9, 6) in big and (10, 0) in big
+    assert len(big) * 120 * 120 <= HEAD_VIEW_VALUES < (len(big) + 1) * 120 * 120

@@ -109,7 +109,7 @@ def test_a_flipping_verdict_is_named():
 
 
 def test_property_runs_are_explained_and_add_up(out):
-    """"N interventional runs over k parent(s)" is explained in both reports, and N is what
+    """The line "N interventional runs over k parent(s)" is explained in both reports, and N is what
     the explanation says: the covered examples summed over the 2^k parent combinations."""
     from causal_mi.report.wording import PROPERTY_RUNS_HELP
 

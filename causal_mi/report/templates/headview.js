@@ -42,6 +42,12 @@
     var l = Number(layerSel.value), h = Number(headSel.value);
     var a = data.patterns[l][h];
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
+    if (a === null) {
+      svg.appendChild(el("text", {x: left, y: 14}, "not included: the page carries the " +
+        "circuit's heads first and stops at its size limit"));
+      caption.textContent = "L" + l + headName(l, h) + ": pattern not included in this report.";
+      return;
+    }
     svg.appendChild(el("text", {x: left, y: 14, "font-weight": "bold"}, "query"));
     svg.appendChild(el("text", {x: left + colW + gap, y: 14, "font-weight": "bold"}, "key"));
     var lines = el("g", {"class": "attn-lines"});
