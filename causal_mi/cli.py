@@ -6,7 +6,6 @@ could not be loaded (nothing measured), 3 internal error.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import textwrap
 import traceback
@@ -57,6 +56,13 @@ FORMAT = typer.Option(
     help="text | github: github also prints workflow annotations (an error on the line of "
     "each failing claim) for GitHub Actions.",
 )
+CACHE = typer.Option(
+    None,
+    "--cache",
+    help="Directory of saved forward-pass results (default: <out>/.cache). A rerun, resumed "
+    "or unchanged, reads back every result it has and computes only the rest.",
+)
+NO_CACHE = typer.Option(False, "--no-cache", help="Save and reuse no forward-pass results.")
 DOWHY = typer.Option(
     True,
     "--dowhy/--no-dowhy",
@@ -140,6 +146,8 @@ def _run(
     max_memory: str | None = None,
     dowhy: bool = True,
     fmt: str = "text",
+    cache: Path | None = None,
+    use_cache: bool = True,
 ) -> int:
     from causal_mi import pipeline
 
@@ -150,6 +158,8 @@ def _run(
         _precision(precision)
         check_writable(out)  # outputs go to out/ (and a temporary folder beside it)
         check_writable(out.resolve().parent)
+        if cache is not None and use_cache:
+            check_writable(cache, option="--cache")
         prepared, errors = [], []
         for f in files:
             try:
@@ -167,7 +177,8 @@ def _run(
             name = prep.hypothesis.spec.name
             rows = _rows(prep, max_rows, budget)
             target = out if len(prepared) == 1 else out / prep.hypothesis.path.stem
-            partial = target / ".partial"  # finished passes; a rerun resumes from them
+            # saved forward passes: a rerun (resumed or unchanged) reads them back
+            partial = (cache or target / ".cache") if use_cache else None
             if bar is not None:
                 with bar:
                     tid = bar.add_task(f"measuring {name}", total=None)
@@ -191,7 +202,6 @@ def _run(
                     dowhy=dowhy,
                 )
             pipeline.write_outputs(ctx, target, with_junit=verify and len(prepared) == 1)
-            shutil.rmtree(partial, ignore_errors=True)
             contexts.append(ctx)
             _summary(ctx, target)
             if fmt == "github":
@@ -212,7 +222,8 @@ def _run(
     except KeyboardInterrupt:
         _err(
             "causal-mi: interrupted; no report was written for the unfinished file. Finished "
-            "passes are kept under <out>/.partial: run the same command again to resume"
+            "passes are kept in the cache (<out>/.cache unless --cache says otherwise): run the "
+            "same command again to resume"
         )
         return 130
     except Exception as exc:  # the last line of defence: exit 3, never a bare traceback
@@ -227,14 +238,19 @@ def _run(
 
 def _summary(ctx, target: Path) -> None:
     v = ctx.verdict
+    from causal_mi.report.statistics import claim_flags, estimate_cell, gap_line, status_word
+
+    typer.echo(f"  {gap_line(ctx.measurement, v)}")
     for c in v.claims:
-        e = c.estimate
-        mark = "holds" if c.passed else "FAILS"
-        typer.echo(
-            f"  {mark:5s}  {c.claim.claim.text:45s} {e.point:+.3f} [{e.lower:+.3f}, {e.upper:+.3f}]"
-        )
+        mark = {"holds": "holds", "fails": "FAILS"}.get(c.status, c.status.upper())
+        typer.echo(f"  {mark:5s}  {c.claim.claim.text:45s} {estimate_cell(c)}")
+        extra = c.why if c.why and c.decidable else claim_flags(c)
+        if extra:
+            typer.echo(f"         ({extra})")
     for p in ctx.properties:
-        mark = {"holds": "holds", "fails": "FAILS"}.get(p["status"], p["status"])
+        mark = {"holds": "holds", "fails": "FAILS", "vacuous": "VACUOUS"}.get(
+            p["status"], p["status"]
+        )
         typer.echo(f"  {mark:5s}  property {p['name']}: {p['detail']}")
     if any("interventional runs" in p["detail"] for p in ctx.properties):
         from causal_mi.report.wording import PROPERTY_RUNS_HELP
@@ -247,15 +263,14 @@ def _summary(ctx, target: Path) -> None:
         typer.echo(f"  note: {note}")
     from causal_mi.pipeline import passed
 
-    status = "PASS" if passed(ctx) else "FAIL"
+    status = "PASS" if passed(ctx) else status_word(v) if not v.valid else "FAIL"
     props = ""
     if ctx.properties:
         ok = sum(p["status"] == "holds" for p in ctx.properties)
         props = f", {ok}/{len(ctx.properties)} properties hold"
-    typer.echo(
-        f"{status}: {v.hypothesis.spec.name}: {sum(c.passed for c in v.claims)}/"
-        f"{len(v.claims)} claims hold{props}; report in {target}/"
-    )
+    from causal_mi.report.statistics import claims_count
+
+    typer.echo(f"{status}: {v.hypothesis.spec.name}: {claims_count(v)}{props}; report in {target}/")
 
 
 @app.command()
@@ -270,9 +285,12 @@ def verify(
     max_memory: str = MEMORY,
     dowhy: bool = DOWHY,
     fmt: str = FORMAT,
+    cache: Path = CACHE,
+    no_cache: bool = NO_CACHE,
 ) -> None:
     """Measure, decide every claim; write report.html, report.md, results.json and junit.xml
-    into --out (several files: one folder per file, one junit.xml).
+    into --out (several files: one folder per file, one junit.xml) and keep the forward
+    passes in <out>/.cache (see --cache, --no-cache).
 
     Exit 0 if all claims hold, 1 if any fails, 2 on a bad file or model, 3 on internal error.
     """
@@ -289,6 +307,8 @@ def verify(
             max_memory=max_memory,
             dowhy=dowhy,
             fmt=fmt,
+            cache=cache,
+            use_cache=not no_cache,
         )
     )
 
@@ -305,9 +325,12 @@ def run(
     max_memory: str = MEMORY,
     dowhy: bool = DOWHY,
     fmt: str = FORMAT,
+    cache: Path = CACHE,
+    no_cache: bool = NO_CACHE,
 ) -> None:
     """Measure; write report.html, report.md and results.json into --out (several files: one
-    folder per file). Exit 0 whatever the verdicts."""
+    folder per file) and keep the forward passes in <out>/.cache (see --cache, --no-cache).
+    Exit 0 whatever the verdicts."""
     raise typer.Exit(
         _run(
             files,
@@ -321,6 +344,8 @@ def run(
             max_memory=max_memory,
             dowhy=dowhy,
             fmt=fmt,
+            cache=cache,
+            use_cache=not no_cache,
         )
     )
 

@@ -50,9 +50,12 @@ def load(path: Path) -> dict[str, Any]:
         ) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError([Problem(where, f"not a results.json: {exc}")]) from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+    family = SCHEMA.rsplit("/", 1)[0] + "/"  # any version: claims, quantities, properties
+    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith(family):
         got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise InputError([Problem(where, f"schema is {got!r}; expected {SCHEMA!r}")])
+        raise InputError(
+            [Problem(where, f"schema is {got!r}; expected {family}v1 or later ({SCHEMA!r})")]
+        )
     return data
 
 
@@ -61,6 +64,11 @@ def _fmt(q: dict[str, Any]) -> str:
         return "n/a" if x is None else f"{x:+.3f}"
 
     return f"{f(q.get('point'))} [{f(q.get('lower'))}, {f(q.get('upper'))}]"
+
+
+def _status(claim: dict[str, Any]) -> str:
+    """holds | fails | not decidable | undefined (schema v1 results carry only ``passed``)."""
+    return claim.get("status") or ("holds" if claim["passed"] else "fails")
 
 
 def moved(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -83,13 +91,12 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
         before = old_claims.get(text)
         if before is None:
             out.append(Change("added", text, f"new claim: {text}", c.get("location", "")))
-        elif before["passed"] != c["passed"]:
-            word = {True: "holds", False: "fails"}
+        elif _status(before) != _status(c):
             out.append(
                 Change(
                     "verdict",
                     text,
-                    f"verdict changed: {text}: {word[before['passed']]} -> {word[c['passed']]}"
+                    f"verdict changed: {text}: {_status(before)} -> {_status(c)}"
                     f" ({_fmt(before)} -> {_fmt(c)})",
                     c.get("location", ""),
                 )

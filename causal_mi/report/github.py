@@ -43,35 +43,36 @@ def annotation(level: str, message: str, *, location: str = "", title: str = "")
 def verify_annotations(ctx: ReportContext) -> list[str]:
     """An error per failing claim and property (at the line that states it), a notice with
     the file's summary."""
+    from causal_mi.pipeline import FAILING
+    from causal_mi.report.statistics import claims_count, estimate_cell
+
     v = ctx.verdict
     out = []
     for c in v.claims:
         if not c.passed:
-            e = c.estimate
             out.append(
                 annotation(
                     "error",
-                    f"claim fails: {c.claim.claim.text}: estimate {e.point:+.3f} "
-                    f"[{e.lower:+.3f}, {e.upper:+.3f}]; {c.rule}",
+                    f"claim {c.status}: {c.claim.claim.text}: {estimate_cell(c)}; "
+                    f"{c.why or c.rule}",
                     location=str(c.claim.location),
-                    title="causal-mi claim fails",
+                    title=f"causal-mi claim {c.status}",
                 )
             )
     for p in ctx.properties:
-        if p["status"] == "fails":
+        if p["status"] in FAILING:
             out.append(
                 annotation(
                     "error",
-                    f"property fails: {p['text']}: {p['detail']}",
+                    f"property {p['status']}: {p['text']}: {p['detail']}",
                     location=str(v.hypothesis.path),
-                    title="causal-mi property fails",
+                    title=f"causal-mi property {p['status']}",
                 )
             )
-    ok = sum(c.passed for c in v.claims)
     out.append(
         annotation(
             "notice",
-            f"{v.hypothesis.spec.name}: {ok}/{len(v.claims)} claims hold",
+            f"{v.hypothesis.spec.name}: {claims_count(v)}",
             location=str(v.hypothesis.path),
             title="causal-mi",
         )

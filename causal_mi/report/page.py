@@ -34,16 +34,20 @@ def _ci(e) -> dict[str, str]:
 
 
 def _claims(ctx: ReportContext) -> list[dict[str, Any]]:
+    from causal_mi.report.statistics import claim_flags, estimate_cell
+
     rows = []
     for c in ctx.verdict.claims:
         rows.append(
             {
                 "text": c.claim.claim.text,
-                **_ci(c.estimate),
-                "bound": _f(c.decision.bound),
-                "level": f"{1 - c.decision.alpha:.4g}",
-                "rule": c.rule,
+                "estimate": estimate_cell(c),
+                "bound": " / ".join(_f(b) for b in c.decision.bounds),
+                "level": f"{1 - c.decision.alpha_used:.4g}",
+                "rule": c.why or c.rule,
+                "status": c.status,
                 "passed": c.passed,
+                "flag": claim_flags(c),
                 "location": str(c.claim.location),
             }
         )
@@ -60,6 +64,8 @@ def _forest(ctx: ReportContext) -> Markup:
             c.claim.claim.op,
             c.claim.claim.threshold,
             c.passed,
+            tolerance=getattr(c.claim.claim, "tolerance", 0.0),
+            status=c.status,
         )
         for c in ctx.verdict.claims
     ]
@@ -368,14 +374,16 @@ def _dowhy(ctx: ReportContext) -> dict[str, Any] | None:
 
 def build(ctx: ReportContext) -> dict[str, Any]:
     """Everything the template shows, formatted."""
-    from causal_mi.pipeline import passed
+    from causal_mi.pipeline import FAILING, passed
+    from causal_mi.report.statistics import claims_count, gap_line, interval_line, status_word
 
     v, m = ctx.verdict, ctx.measurement
     hyp, spec = v.hypothesis, v.hypothesis.spec
-    ok = sum(c.passed for c in v.claims)
     props_ok = sum(p["status"] == "holds" for p in ctx.properties)
-    failing = [c.claim.claim.text for c in v.claims if not c.passed]
-    failing += [f"property {p['text']}" for p in ctx.properties if p["status"] == "fails"]
+    failing = [c.claim.claim.text for c in v.claims if not c.passed and v.valid]
+    failing += [
+        f"property {p['text']} ({p['status']})" for p in ctx.properties if p["status"] in FAILING
+    ]
     graph_svg, edge_rows = _graph(ctx)
     p = ctx.provenance
     abls = list(next(iter(ctx.ablations.values()))) if ctx.ablations else []
@@ -383,8 +391,10 @@ def build(ctx: ReportContext) -> dict[str, Any]:
         "name": spec.name,
         "description": spec.description or "",
         "passed": passed(ctx),
-        "claims_ok": ok,
-        "claims_total": len(v.claims),
+        # the file's status: claims and properties (status_word alone speaks of the claims)
+        "status": "PASS" if passed(ctx) else ("FAIL" if v.valid else status_word(v)),
+        "claims_count": claims_count(v),
+        "gap": gap_line(m, v),
         "props_ok": props_ok,
         "props_total": len(ctx.properties),
         "failing": failing,
@@ -396,10 +406,8 @@ def build(ctx: ReportContext) -> dict[str, Any]:
             ("ablation", spec.ablation),
             ("m(clean)", f"{m.clean.mean():.4f}"),
             ("m(corrupt)", f"{m.corrupt.mean():.4f}"),
-            ("G", f"{m.gap:.4f} (every quantity is a fraction of G)"),
         ],
-        "method": f"Percentile bootstrap over examples ({spec.bootstrap} resamples), "
-        f"confidence {spec.confidence:g}; correction: {v.correction}.",
+        "method": interval_line(m, v) + f" Correction: {v.correction}.",
         "forest": _forest(ctx),
         "claims": _claims(ctx),
         "graph": graph_svg,

@@ -185,8 +185,14 @@ class ForestRow:
     lower: float
     upper: float
     op: str
-    threshold: float
+    threshold: float  # the threshold, or the centre of an equivalence claim (``~=``)
     passed: bool
+    tolerance: float = 0.0  # the half-width of an equivalence claim
+    status: str = ""  # holds | fails | not decidable | undefined (default: from passed)
+
+    @property
+    def word(self) -> str:
+        return self.status or ("holds" if self.passed else "fails")
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
@@ -206,13 +212,18 @@ def _nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
 def forest(rows: Sequence[ForestRow], *, fig_id: str = "forest") -> str:
     """Every claim on one axis: its interval (line), estimate (dot) and threshold (tick and
     the side that must be cleared), green when it holds and red when it fails."""
-    finite = [x for r in rows for x in (r.lower, r.upper, r.point, r.threshold) if math.isfinite(x)]
+    finite = [
+        x
+        for r in rows
+        for x in (r.lower, r.upper, r.point, r.threshold - r.tolerance, r.threshold + r.tolerance)
+        if math.isfinite(x)
+    ]
     lo, hi = (min(finite + [0.0]), max(finite + [0.0])) if finite else (0.0, 1.0)
     pad = (hi - lo) * 0.06 or 0.1
     lo, hi = lo - pad, hi + pad
     label_w = int(min(max((text_width(r.label, 12) for r in rows), default=100), 420)) + 20
     plot_w, row_h, top = 560, 30, 26
-    verdict_w = 60
+    verdict_w = 110
     w = label_w + plot_w + verdict_w + 20
     h = top + row_h * len(rows) + 40
 
@@ -237,13 +248,17 @@ def forest(rows: Sequence[ForestRow], *, fig_id: str = "forest") -> str:
         )
     for k, r in enumerate(rows):
         cy = top + row_h * k + row_h / 2
-        col = "#1a7f37" if r.passed else "#cf222e"
-        word = "holds" if r.passed else "fails"
+        word = r.word
+        col = {"holds": "#1a7f37", "fails": "#cf222e"}.get(word, "#6e7781")
         label = r.label if len(r.label) <= 64 else r.label[:63] + "…"
-        tip = (
-            f"{r.label}: estimate {r.point:+.3f} [{r.lower:+.3f}, {r.upper:+.3f}]; "
-            f"needs {'lower' if r.op == '>=' else 'upper'} bound {r.op} {r.threshold:g}; {word}"
-        )
+        if r.op == "~=":
+            need = (
+                f"needs the interval inside [{r.threshold - r.tolerance:g}, "
+                f"{r.threshold + r.tolerance:g}]"
+            )
+        else:
+            need = f"needs the {'lower' if r.op == '>=' else 'upper'} bound {r.op} {r.threshold:g}"
+        tip = f"{r.label}: estimate {r.point:+.3f} [{r.lower:+.3f}, {r.upper:+.3f}]; {need}; {word}"
         out.append(f'<g class="claim-row"><title>{escape(tip)}</title>')
         if k % 2 == 0:
             out.append(
@@ -254,13 +269,21 @@ def forest(rows: Sequence[ForestRow], *, fig_id: str = "forest") -> str:
             f'<text x="{label_w - 10}" y="{cy + 4:.0f}" font-size="12" text-anchor="end" '
             f'font-family="ui-monospace,monospace">{escape(label)}</text>'
         )
-        tx = x(r.threshold)
-        side = 1 if r.op == ">=" else -1
-        out.append(
-            f'<line x1="{tx:.1f}" y1="{cy - 11:.0f}" x2="{tx:.1f}" y2="{cy + 11:.0f}" '
-            'stroke="#333" stroke-width="2"/>'
-            f'<path d="M{tx:.1f},{cy - 11:.0f} l{6 * side},0" stroke="#333" stroke-width="2"/>'
-        )
+        if r.op == "~=":  # the equivalence band, both ends marked
+            lo_x, hi_x = x(r.threshold - r.tolerance), x(r.threshold + r.tolerance)
+            out.append(
+                f'<rect x="{lo_x:.1f}" y="{cy - 9:.0f}" width="{hi_x - lo_x:.1f}" height="18" '
+                'fill="#ddf4ff" stroke="#333" stroke-width="1.5"/>'
+            )
+        else:
+            tx = x(r.threshold)
+            side = 1 if r.op == ">=" else -1
+            out.append(
+                f'<line x1="{tx:.1f}" y1="{cy - 11:.0f}" x2="{tx:.1f}" y2="{cy + 11:.0f}" '
+                'stroke="#333" stroke-width="2"/>'
+                f'<path d="M{tx:.1f},{cy - 11:.0f} l{6 * side},0" stroke="#333" '
+                'stroke-width="2"/>'
+            )
         if math.isfinite(r.lower) and math.isfinite(r.upper):
             out.append(
                 f'<line x1="{x(r.lower):.1f}" y1="{cy:.0f}" x2="{x(r.upper):.1f}" '
