@@ -177,7 +177,7 @@ def layout(
     row_w = {
         r: sum(widths.get(v, dummy_w) for v in vs) + 40 * (len(vs) + 1) for r, vs in order.items()
     }
-    width = max(MIN_W, *row_w.values())
+    width = max([MIN_W, *row_w.values()])
     height = 30 + NODE_H + (n_rows - 1) * row_gap + NODE_H / 2 + 20
     pos: dict[str, tuple[float, float]] = {}
     for r, vs in order.items():

@@ -150,12 +150,11 @@ def _graph(ctx: ReportContext) -> tuple[Markup, list[dict[str, str]]]:
                     "interval": f"[{_f(est.lower)}, {_f(est.upper)}]" if est else "",
                 }
             )
-    used = {x for e in edges for x in (e.src, e.dst)} | {n for n in nodes if n not in ("embed",)}
-    if not any(e.src == "embed" for e in edges):
-        used.discard("embed")
-    if not any(e.dst == "logits" for e in edges):
-        used.discard("logits")
-    shown = [n for k, n in nodes.items() if k in used]
+    # every node of the file; embed and logits only where an edge touches them
+    ends = {x for e in edges for x in (e.src, e.dst)}
+    shown = [n for k, n in nodes.items() if k not in ("embed", "logits") or k in ends]
+    if not shown:
+        return Markup('<p class="note">The file declares no nodes and no edges.</p>'), rows
     return Markup(graph.draw(shown, edges)), rows
 
 

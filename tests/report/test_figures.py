@@ -112,3 +112,10 @@ def test_head_view_keeps_the_circuit_heads_within_its_budget():
     big = head_view_heads(12, 12, 120, {"9,6": "name_mover", "10,0": "backup"})
     assert (9, 6) in big and (10, 0) in big
     assert len(big) * 120 * 120 <= HEAD_VIEW_VALUES < (len(big) + 1) * 120 * 120
+
+
+def test_a_graph_of_one_node_and_no_edges_is_drawn():
+    """A node-level file (no edges): one box, nothing else."""
+    out = graph.draw([graph.GraphNode("ind", "ind", "L1H1 · effect +1.00", 0, 1.0)], [])
+    assert out.count('class="node"') == 1 and 'class="edge"' not in out
+    assert graph.layout([], []).nodes == {}
