@@ -6,9 +6,10 @@ determines the number and nothing else:
 
 - the **scope** (one directory): the weights' hash, their dtype, the device kind, the
   metric, the task's noise corruption and causal-mi's version;
-- the **condition**: its base input, patches, recordings and edge plan, serialised
-  canonically (a condition's ``label`` is not part of it, so equal conditions written under
-  different labels share their cells);
+- the **condition**: its base input, patches and edge plan, serialised canonically (its
+  ``label`` and the keys it records under are not part of it, so equal conditions written
+  under different labels share their cells; a recorded activation is a cell of its own,
+  addressed by the condition, the hook and the example);
 - the **example**: its tokens, answers and every other field that enters the run (not its
   ``source`` text).
 
@@ -65,8 +66,10 @@ def _digest(obj: Any) -> str:
 
 
 def condition_key(c: Condition) -> str:
-    """The content address of a condition (its label excluded)."""
-    return _digest(dataclasses.replace(c, label=""))
+    """The content address of a condition: its base, patches and edge plan. Its label is
+    not part of it, nor what it records (recording changes no value; recorded rows are
+    cells of their own, addressed by this key and the hook)."""
+    return _digest(dataclasses.replace(c, label="", record=()))
 
 
 def example_key(e: Any) -> str:
