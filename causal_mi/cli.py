@@ -489,8 +489,22 @@ def discover(
         check_writable(out.resolve().parent, option="--out")
         if out.is_dir():
             raise OptionError(f"--out {out}: is a directory; give the hypothesis file to write")
-        code = _discover(
-            model, generator, task_file, n, seed, metric, ablation, min_effect, out, device
+        from causal_mi.discover_command import run_discover
+
+        code = run_discover(
+            model,
+            generator,
+            task_file,
+            n,
+            seed,
+            metric,
+            ablation,
+            min_effect,
+            out,
+            _device(device),
+            _progress_bar(),
+            typer.echo,
+            _err,
         )
     except CausalMIError as exc:
         _err(f"causal-mi: {exc}")
@@ -507,80 +521,6 @@ def discover(
         _err(f"causal-mi: internal error: {type(exc).__name__}: {exc}")
         code = EXIT_INTERNAL
     raise typer.Exit(code)
-
-
-def _discover(
-    model_ref, generator, task_file, n, seed, metric, ablation, min_effect, out, device
-) -> int:
-    from causal_mi.analysis.discover import propose
-    from causal_mi.models.loading import load_model
-    from causal_mi.spec.schema import Hypothesis
-    from causal_mi.tasks.registry import build_task
-
-    if (generator is None) == (task_file is None):
-        raise OptionError("give exactly one of --generator or --task-file")
-    out = out.resolve()
-    scheme, _, rest = model_ref.partition(":")
-    if scheme in ("path", "hf") and Path(rest).exists():  # the file may live elsewhere
-        model_ref = f"{scheme}:{Path(rest).resolve()}"
-    if generator:
-        task_yaml = f"task:\n  generator: {generator}\n  n: {n}\n  seed: {seed}\n"
-    else:
-        rel = Path(task_file).resolve()
-        task_yaml = f"task:\n  file: {rel}\n  n: {n}\n  seed: {seed}\n"
-    from pydantic import ValidationError
-
-    try:
-        spec = _discover_spec(
-            Hypothesis, out, model_ref, generator, task_file, n, seed, metric, ablation
-        )
-    except ValidationError as exc:
-        raise OptionError(f"invalid discover options: {exc.errors()[0]['msg']}") from None
-    loaded = load_model(model_ref, base_dir=Path.cwd(), device=_device(device))
-    task = build_task(spec, out, loaded.tokens)
-    bar = _progress_bar()
-    kwargs = dict(
-        name=out.stem,
-        task_yaml=task_yaml,
-        metric=metric,
-        ablation=ablation,
-        min_effect=min_effect,
-        say=lambda line: _err(f"causal-mi: discover {line}"),
-    )
-    if bar is None:
-        proposal = propose(loaded, task, **kwargs)
-    else:
-        with bar:
-            tid = bar.add_task("forward passes", total=None)
-            proposal = propose(
-                loaded,
-                task,
-                progress=lambda d, t: bar.update(tid, completed=d, total=t),
-                **kwargs,
-            )
-    for line in proposal.log:
-        _err(f"  {line}")
-    out.write_text(proposal.yaml)
-    typer.echo(f"wrote {out}; verify it on other seeds: causal-mi verify {out}")
-    return EXIT_OK
-
-
-def _discover_spec(Hypothesis, out, model_ref, generator, task_file, n, seed, metric, ablation):
-    return Hypothesis.model_validate(
-        {
-            "version": 1,
-            "name": out.stem,
-            "model": model_ref,
-            "task": {
-                "generator": generator,
-                "n": n,
-                "seed": seed,
-                "file": str(Path(task_file).resolve()) if task_file else None,
-            },
-            "metric": metric,
-            "ablation": ablation,
-        }
-    )
 
 
 @app.command("diff")
