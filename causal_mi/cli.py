@@ -7,6 +7,7 @@ could not be loaded (nothing measured), 3 internal error.
 from __future__ import annotations
 
 import sys
+import textwrap
 import traceback
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from causal_mi.errors import (
     CausalMIError,
     OptionError,
 )
+from causal_mi.report.destination import check_writable
 
 app = typer.Typer(
     add_completion=False,
@@ -47,6 +49,12 @@ ABL_CHECK = typer.Option(
     True,
     "--ablation-check/--no-ablation-check",
     help="Also decide every claim under the other ablations and report verdicts that flip.",
+)
+FORMAT = typer.Option(
+    "text",
+    "--format",
+    help="text | github: github also prints workflow annotations (an error on the line of "
+    "each failing claim) for GitHub Actions.",
 )
 CACHE = typer.Option(
     None,
@@ -86,6 +94,12 @@ def _budget(text: str | None) -> int | None:
         return parse_size(text)
     except ValueError as exc:
         raise OptionError(f"--max-memory: {exc}") from None
+
+
+def _format(name: str) -> str:
+    if name not in ("text", "github"):
+        raise OptionError(f"unknown format '{name}'; valid: text, github")
+    return name
 
 
 def _precision(name: str) -> str:
@@ -131,15 +145,21 @@ def _run(
     precision: str = "fp32",
     max_memory: str | None = None,
     dowhy: bool = True,
+    fmt: str = "text",
     cache: Path | None = None,
     use_cache: bool = True,
 ) -> int:
     from causal_mi import pipeline
 
     try:
+        _format(fmt)
         dev = _device(device)
         budget = _budget(max_memory)
         _precision(precision)
+        check_writable(out)  # outputs go to out/ (and a temporary folder beside it)
+        check_writable(out.resolve().parent)
+        if cache is not None and use_cache:
+            check_writable(cache, option="--cache")
         prepared, errors = [], []
         for f in files:
             try:
@@ -184,6 +204,11 @@ def _run(
             pipeline.write_outputs(ctx, target, with_junit=verify and len(prepared) == 1)
             contexts.append(ctx)
             _summary(ctx, target)
+            if fmt == "github":
+                from causal_mi.report.github import verify_annotations
+
+                for line in verify_annotations(ctx):
+                    typer.echo(line)
         if verify and len(prepared) > 1:
             from causal_mi.report import junit
 
@@ -227,6 +252,13 @@ def _summary(ctx, target: Path) -> None:
             p["status"], p["status"]
         )
         typer.echo(f"  {mark:5s}  property {p['name']}: {p['detail']}")
+    if any("interventional runs" in p["detail"] for p in ctx.properties):
+        from causal_mi.report.wording import PROPERTY_RUNS_HELP
+
+        typer.echo(
+            textwrap.fill(PROPERTY_RUNS_HELP, 96, initial_indent="  (", subsequent_indent="   ")
+            + ")"
+        )
     for note in ctx.measurement.notes:
         typer.echo(f"  note: {note}")
     from causal_mi.pipeline import passed
@@ -252,10 +284,13 @@ def verify(
     precision: str = PRECISION,
     max_memory: str = MEMORY,
     dowhy: bool = DOWHY,
+    fmt: str = FORMAT,
     cache: Path = CACHE,
     no_cache: bool = NO_CACHE,
 ) -> None:
-    """Measure, decide every claim, write report.md, results.json and junit.xml.
+    """Measure, decide every claim; write report.html, report.md, results.json and junit.xml
+    into --out (several files: one folder per file, one junit.xml) and keep the forward
+    passes in <out>/.cache (see --cache, --no-cache).
 
     Exit 0 if all claims hold, 1 if any fails, 2 on a bad file or model, 3 on internal error.
     """
@@ -271,6 +306,7 @@ def verify(
             precision=precision,
             max_memory=max_memory,
             dowhy=dowhy,
+            fmt=fmt,
             cache=cache,
             use_cache=not no_cache,
         )
@@ -288,10 +324,13 @@ def run(
     precision: str = PRECISION,
     max_memory: str = MEMORY,
     dowhy: bool = DOWHY,
+    fmt: str = FORMAT,
     cache: Path = CACHE,
     no_cache: bool = NO_CACHE,
 ) -> None:
-    """Measure and write report.md and results.json (exit 0 whatever the verdicts)."""
+    """Measure; write report.html, report.md and results.json into --out (several files: one
+    folder per file) and keep the forward passes in <out>/.cache (see --cache, --no-cache).
+    Exit 0 whatever the verdicts."""
     raise typer.Exit(
         _run(
             files,
@@ -304,6 +343,7 @@ def run(
             precision=precision,
             max_memory=max_memory,
             dowhy=dowhy,
+            fmt=fmt,
             cache=cache,
             use_cache=not no_cache,
         )
@@ -337,6 +377,7 @@ def sweep(
 
     try:
         _precision(precision)
+        check_writable(out)
         code = run_sweeps(
             file,
             family,
@@ -438,14 +479,42 @@ def discover(
     device: str = DEVICE,
     debug: bool = DEBUG,
 ) -> None:
-    """Propose a hypothesis file from measured effects (then verify it on fresh seeds)."""
+    """Propose a hypothesis file from measured effects (then verify it on fresh seeds).
+
+    Writes only the --out file; intermediate files live in a temporary folder that is removed
+    on every exit. Exit 1 (and no file) when no component clears --min-effect. Ctrl-C stops
+    it cleanly; nothing is kept, so a rerun starts again.
+    """
     try:
-        code = _discover(
-            model, generator, task_file, n, seed, metric, ablation, min_effect, out, device
+        check_writable(out.resolve().parent, option="--out")
+        if out.is_dir():
+            raise OptionError(f"--out {out}: is a directory; give the hypothesis file to write")
+        from causal_mi.discover_command import run_discover
+
+        code = run_discover(
+            model,
+            generator,
+            task_file,
+            n,
+            seed,
+            metric,
+            ablation,
+            min_effect,
+            out,
+            _device(device),
+            _progress_bar(),
+            typer.echo,
+            _err,
         )
     except CausalMIError as exc:
         _err(f"causal-mi: {exc}")
         code = exc.exit_code
+    except KeyboardInterrupt:
+        _err(
+            "causal-mi: discover interrupted; nothing was written and its temporary files "
+            "were removed (discover keeps no partial results: run it again to start over)"
+        )
+        code = 130
     except Exception as exc:
         if debug:
             traceback.print_exc()
@@ -454,68 +523,28 @@ def discover(
     raise typer.Exit(code)
 
 
-def _discover(
-    model_ref, generator, task_file, n, seed, metric, ablation, min_effect, out, device
-) -> int:
-    from causal_mi.analysis.discover import propose
-    from causal_mi.models.loading import load_model
-    from causal_mi.spec.schema import Hypothesis
-    from causal_mi.tasks.registry import build_task
-
-    if (generator is None) == (task_file is None):
-        raise OptionError("give exactly one of --generator or --task-file")
-    out = out.resolve()
-    scheme, _, rest = model_ref.partition(":")
-    if scheme in ("path", "hf") and Path(rest).exists():  # the file may live elsewhere
-        model_ref = f"{scheme}:{Path(rest).resolve()}"
-    if generator:
-        task_yaml = f"task:\n  generator: {generator}\n  n: {n}\n  seed: {seed}\n"
-    else:
-        rel = Path(task_file).resolve()
-        task_yaml = f"task:\n  file: {rel}\n  n: {n}\n  seed: {seed}\n"
-    from pydantic import ValidationError
+@app.command("diff")
+def diff_command(
+    old: Path = typer.Argument(..., help="results.json of the earlier run (or its folder)"),
+    new: Path = typer.Argument(..., help="results.json of the later run (or its folder)"),
+    fmt: str = typer.Option("text", "--format", help="text | github | json"),
+) -> None:
+    """Compare two runs' results.json: claims whose verdict changed, properties whose status
+    changed, estimates that moved beyond their intervals (each outside the other's). Writes
+    nothing. Exit 0 when nothing changed, 1 when something did, 2 on a bad file."""
+    from causal_mi import diff
 
     try:
-        spec = _discover_spec(
-            Hypothesis, out, model_ref, generator, task_file, n, seed, metric, ablation
-        )
-    except ValidationError as exc:
-        raise OptionError(f"invalid discover options: {exc.errors()[0]['msg']}") from None
-    loaded = load_model(model_ref, base_dir=Path.cwd(), device=_device(device))
-    task = build_task(spec, out, loaded.tokens)
-    proposal = propose(
-        loaded,
-        task,
-        name=out.stem,
-        task_yaml=task_yaml,
-        metric=metric,
-        ablation=ablation,
-        min_effect=min_effect,
-        base_dir=out.parent,
-    )
-    for line in proposal.log:
-        _err(f"  {line}")
-    out.write_text(proposal.yaml)
-    typer.echo(f"wrote {out}; verify it on other seeds: causal-mi verify {out}")
-    return EXIT_OK
-
-
-def _discover_spec(Hypothesis, out, model_ref, generator, task_file, n, seed, metric, ablation):
-    return Hypothesis.model_validate(
-        {
-            "version": 1,
-            "name": out.stem,
-            "model": model_ref,
-            "task": {
-                "generator": generator,
-                "n": n,
-                "seed": seed,
-                "file": str(Path(task_file).resolve()) if task_file else None,
-            },
-            "metric": metric,
-            "ablation": ablation,
-        }
-    )
+        if fmt not in ("text", "github", "json"):
+            raise OptionError(f"unknown format '{fmt}'; valid: text, github, json")
+        a, b = diff.load(old), diff.load(new)
+        changes = diff.compare(a, b)
+        typer.echo(diff.render(changes, a, b, fmt))
+        code = EXIT_FAILED if changes else EXIT_OK
+    except CausalMIError as exc:
+        _err(f"causal-mi: {exc}")
+        code = exc.exit_code
+    raise typer.Exit(code)
 
 
 @zoo_app.command("list")

@@ -97,13 +97,20 @@ def run_sweeps(
             raise OptionError(f"{fam}: {exc}") from None
         paths = write(s, out, meta={**meta, "engine": "incremental" if s.flops else "hooks"})
         g = s.clean - s.corrupt
-        top = s.table().sort_values("metric", ascending=direction == "ablate").head(3)
-        best = ", ".join(
-            "(" + ", ".join(f"{a}={int(r[a])}" for a in s.axes) + f") {r['fraction_of_G']:+.2f}"
-            for _, r in top.iterrows()
-        )
         echo(
             f"{fam}: {len(s.index)} patches in {s.seconds:.2f} s; G = {g:+.3f}; "
-            f"top fraction of G: {best}; wrote {', '.join(str(p) for p in paths)}"
+            f"largest |fraction of G|: {strongest(s.table(), s.axes)}; "
+            f"wrote {', '.join(str(p) for p in paths)}"
         )
     return EXIT_OK
+
+
+def strongest(table, axes: tuple[str, ...], k: int = 3) -> str:
+    """The ``k`` cells of a sweep table with the largest absolute fraction of G, signed, e.g.
+    ``(layer=1, head=3) -0.76, (layer=0, head=1) +0.41``: a negative effect is as much a
+    finding as a positive one."""
+    top = table.reindex(table["fraction_of_G"].abs().sort_values(ascending=False).index).head(k)
+    return ", ".join(
+        "(" + ", ".join(f"{a}={int(r[a])}" for a in axes) + f") {r['fraction_of_G']:+.2f}"
+        for _, r in top.iterrows()
+    )

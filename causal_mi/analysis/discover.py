@@ -6,17 +6,27 @@
 3. For every pair of kept heads in different layers, measure the natural indirect effect
    through the receiver's q, k and v inputs, and declare the inputs that carry it.
 4. Measure the proposed circuit and write claims a margin inside the measured intervals.
+
+Each phase is announced through ``say`` (and forward passes through ``progress``). The
+intermediate hypothesis files live in a temporary directory outside the user's, removed on
+every exit (Ctrl-C included); an interrupted discovery keeps nothing and starts again. With no
+component clearing ``min_effect`` it raises :class:`NothingToPropose` (exit 1), naming the
+strongest components it measured.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from causal_mi.analysis.attention import role_scores
 from causal_mi.effects.sweep import sweep
+from causal_mi.engine.runner import Progress
+from causal_mi.errors import EXIT_FAILED, CausalMIError
 from causal_mi.models.loading import LoadedModel
 from causal_mi.spec.sites import Kind, Site
 from causal_mi.tasks.base import Task
@@ -44,16 +54,32 @@ def _header(name: str, model_ref: str, task_yaml: str, metric: str, ablation: st
     )
 
 
-def _measure(text: str, base_dir: Path):
+class NothingToPropose(CausalMIError):
+    """No component's effect interval clears ``min_effect``: there is no circuit to write."""
+
+    exit_code = EXIT_FAILED
+
+
+def _nothing(seen: list, min_effect: float) -> NothingToPropose:
+    top = sorted(seen, key=lambda x: -abs(x[1].point))[:5]
+    listed = "; ".join(f"{s} {e.point:+.3f} [{e.lower:+.3f}, {e.upper:+.3f}]" for s, e in top)
+    return NothingToPropose(
+        f"nothing to propose: no component's effect interval clears --min-effect {min_effect:g}"
+        f" (lower bound >= {min_effect:g}). Strongest components measured: {listed}. Lower "
+        "--min-effect, or check that the task separates clean from corrupt (G); no file was "
+        "written"
+    )
+
+
+def _measure(text: str, work: Path, model_device: str, progress: Progress | None):
+    """The measurement of an intermediate hypothesis, written into ``work`` (a temporary
+    directory). No DoWhy cross-check: only the numbers are read."""
     from causal_mi import pipeline
 
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=base_dir, delete=False) as f:
-        f.write(text)
-        path = Path(f.name)
-    try:
-        return pipeline.evaluate(pipeline.prepare(path)).measurement
-    finally:
-        path.unlink()
+    path = work / "proposal.yaml"
+    path.write_text(text)
+    prep = pipeline.prepare(path, device=model_device)
+    return pipeline.evaluate(prep, progress=progress, dowhy=False).measurement
 
 
 def propose(
@@ -65,21 +91,55 @@ def propose(
     metric: str = "logit_diff",
     ablation: str = "resample",
     min_effect: float = 0.1,
-    base_dir: Path | None = None,
+    say: Callable[[str], None] = lambda _msg: None,
+    progress: Progress | None = None,
 ) -> Proposal:
     """Measure and write a hypothesis for ``model`` on ``task`` (``task_yaml`` is the
-    ``task:`` block to put in the file, indented YAML ending in a newline)."""
-    base_dir = base_dir or Path.cwd()
-    log: list[str] = []
-    heads = sweep(model, task, quantity="effect", metric_name=metric, ablation=ablation)
-    kept = [(s, e) for s, e in heads.ranked() if e.lower >= min_effect]
-    if not model.dims.attn_only:
-        mlps = sweep(
-            model, task, quantity="effect", kind="mlp", metric_name=metric, ablation=ablation
+    ``task:`` block to put in the file, indented YAML ending in a newline). ``say`` receives
+    one line per phase; ``progress`` the forward passes of each phase."""
+    work = Path(tempfile.mkdtemp(prefix="causal-mi-discover-"))
+    try:
+        return _propose(
+            model, task, name, task_yaml, metric, ablation, min_effect, say, progress, work
         )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _propose(
+    model, task, name, task_yaml, metric, ablation, min_effect, say, progress, work
+) -> Proposal:
+    log: list[str] = []
+    d = model.dims
+    phases = 4 if d.attn_only else 5
+    step = iter(range(1, phases + 1))
+    say(
+        f"[{next(step)}/{phases}] effect of each of {d.n_layers * d.n_heads} heads on {len(task)}"
+        " examples"
+    )
+    heads = sweep(
+        model, task, quantity="effect", metric_name=metric, ablation=ablation, progress=progress
+    )
+    seen = list(heads.ranked())
+    kept = [(s, e) for s, e in seen if e.lower >= min_effect]
+    if not d.attn_only:
+        say(f"[{next(step)}/{phases}] effect of each of {d.n_layers} MLPs")
+        mlps = sweep(
+            model,
+            task,
+            quantity="effect",
+            kind="mlp",
+            metric_name=metric,
+            ablation=ablation,
+            progress=progress,
+        )
+        seen += list(mlps.ranked())
         kept += [(s, e) for s, e in mlps.ranked() if e.lower >= min_effect]
+    if not kept:
+        raise _nothing(seen, min_effect)
     for s, e in kept:
         log.append(f"keep {s}: effect {e.point:+.3f} [{e.lower:+.3f}, {e.upper:+.3f}]")
+    say(f"[{next(step)}/{phases}] attention roles of the {len(kept)} kept components")
     roles = role_scores(model, task)
     nodes: dict[str, Site] = {}
     for s, _ in sorted(kept, key=lambda x: x[0].order_key()):
@@ -109,7 +169,13 @@ def propose(
     others = [s for s, e in heads.ranked() if s not in nodes.values()]
     if others:
         claims.append(f"effect({others[0]}) >= -1000")
-    m = _measure(head + node_yaml + "claims:\n" + "".join(f"  - {c}\n" for c in claims), base_dir)
+    say(f"[{next(step)}/{phases}] {len(probes)} indirect effects through q, k and v")
+    m = _measure(
+        head + node_yaml + "claims:\n" + "".join(f"  - {c}\n" for c in claims),
+        work,
+        model.device,
+        progress,
+    )
     edges = []
     for a, b, c in probes:
         e = m.estimates[f"indirect({nodes[a]} -> {nodes[b]}.{c} -> logits)"]
@@ -127,9 +193,12 @@ def propose(
             edges += [f"{a} -> {k}" for a, sa in nodes.items() if sa.order_key() < site.order_key()]
         edges.append(f"{k} -> logits")
     edge_yaml = "edges:\n" + "".join(f"  - {x}\n" for x in edges)
+    say(f"[{next(step)}/{phases}] the proposed circuit ({len(nodes)} nodes, {len(edges)} edges)")
     m = _measure(
         head + node_yaml + edge_yaml + "claims:\n" + "".join(f"  - {c}\n" for c in claims),
-        base_dir,
+        work,
+        model.device,
+        progress,
     )
     final = []
     f = m.estimates["faithfulness"]

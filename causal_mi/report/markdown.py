@@ -7,6 +7,7 @@ from pathlib import Path
 from causal_mi.effects.metrics import METRIC_HELP
 from causal_mi.report import causal_model
 from causal_mi.report.context import ReportContext
+from causal_mi.report.wording import PROPERTY_RUNS_HELP
 
 
 def _f(x: float) -> str:
@@ -92,6 +93,7 @@ def render(ctx: ReportContext) -> str:
     if ctx.properties:
         lines += ["", "## Properties", ""]
         lines += [f"- `{p['text']}`: {p['status']} — {p['detail']}" for p in ctx.properties]
+        lines += ["", PROPERTY_RUNS_HELP]
     notes = m.notes + ctx.notes
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]

@@ -1,6 +1,10 @@
-"""Extra measurements the HTML report draws: head and layer x position heatmaps, attention
-patterns of circuit heads. Computed on a bounded number of examples so large models stay
-affordable; the report says how many."""
+"""Extra measurements the HTML report draws: the effect of every head, the layer x position
+restore map, and the attention of every head on an example prompt (the head view).
+
+The head map uses the claims' examples (all of them, up to ``HEAD_EXAMPLES``) so its cells
+agree with the claims table; the layer x position map needs prompts of one length and uses
+at most ``RESID_EXAMPLES`` of them. Each figure states the n it uses.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +17,24 @@ from causal_mi.spec.resolve import ResolvedHypothesis
 from causal_mi.spec.sites import Kind
 from causal_mi.tasks.base import Task
 
-HEAD_EXAMPLES = 64
+HEAD_EXAMPLES = 512
 RESID_EXAMPLES = 32
+#: the head view carries every head's pattern when the model has at most this many heads
+HEAD_VIEW_MAX_HEADS = 256
 
 
 @dataclass(frozen=True)
 class Views:
-    head_effect: np.ndarray  # [layer, head]
+    head_effect: np.ndarray  # [layer, head], point estimates, fractions of G
     head_examples: int
     resid_restore: np.ndarray  # [layer, pos]
     resid_tokens: list[str]
     resid_examples: int
     patterns: dict[str, np.ndarray] = field(default_factory=dict)  # node -> [q, k]
     pattern_tokens: list[str] = field(default_factory=list)
+    # the head view: every head's attention on the first clean prompt, [layer, head, q, k]
+    all_patterns: np.ndarray | None = None
+    task_examples: int = 0  # the examples the claims use
 
 
 def compute(
@@ -55,14 +64,25 @@ def compute(
     pats = patterns(model, torch.tensor([first.clean], device=model.device))
     shown = {}
     for name, site in hyp.nodes.items():
-        if site.kind in (Kind.HEAD, Kind.HEAD_INPUT):
-            shown[f"{name} ({site.component()})"] = pats[site.layer][0, site.head].cpu().numpy()
+        if site.kind in (Kind.HEAD, Kind.HEAD_INPUT, Kind.PATTERN):
+            shown[f"{name} ({site.component()})"] = (
+                pats[site.layer][0, site.head].float().cpu().numpy()
+            )
+    every = None
+    if model.dims.n_layers * model.dims.n_heads <= HEAD_VIEW_MAX_HEADS:
+        every = np.stack(
+            [pats[layer][0].float().cpu().numpy() for layer in range(model.dims.n_layers)]
+        )
+    lengths = [e.length for e in task.examples]
+    common = max(set(lengths), key=lengths.count)
     return Views(
         heads.grid,
         len(sub),
         resid,
         tokens,
-        min(len(task), RESID_EXAMPLES),
+        min(sum(n == common for n in lengths), RESID_EXAMPLES),
         shown,
         model.tokens.show(list(first.clean)),
+        every,
+        len(task),
     )

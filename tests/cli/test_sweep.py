@@ -28,7 +28,7 @@ def test_sweep_writes_table_grid_and_heatmap(hyp, tmp_path, mlp_model):
     out = tmp_path / "out"
     r = _invoke("sweep", hyp, "-f", "head_out", "-f", "resid_pre", "-o", out)
     assert r.exit_code == 0, r.output
-    assert "head_out: " in r.output and "top fraction of G" in r.output
+    assert "head_out: " in r.output and "largest |fraction of G|" in r.output
     doc = json.loads((out / "sweep-head_out.json").read_text())
     assert doc["schema"] == "causal-mi/sweep/v1" and doc["engine"] == "incremental"
     grid = np.array(doc["grid"])
@@ -36,7 +36,10 @@ def test_sweep_writes_table_grid_and_heatmap(hyp, tmp_path, mlp_model):
     lines = (out / "sweep-resid_pre.csv").read_text().splitlines()
     assert lines[0] == "layer,pos,metric,fraction_of_G"
     assert len(lines) - 1 == mlp_model.dims.n_layers * doc["length"]
-    assert (out / "sweep-head_out.svg").read_text().startswith("<svg")
+    image = (out / "sweep-head_out.svg").read_text()
+    assert image.startswith("<svg") and 'class="colorbar"' in image
+    assert ">layer</text>" in image and ">head</text>" in image
+    assert f"n = {doc['n']}" in image and "clean patched into corrupt" in image
     # the file's numbers are the API's numbers
     from causal_mi import pipeline
     from causal_mi.effects.patching import act_patch
@@ -156,3 +159,22 @@ def test_act_patch_rejects_a_bad_layer(mlp_model, hyp):
     for layer in (-1, 7):
         with pytest.raises(ValueError, match=f"layer {layer} is out of range"):
             act_patch(mlp_model, task, "neurons", layer=layer)
+
+
+def test_sweep_summary_ranks_by_absolute_value():
+    """The largest effect here is negative (-0.76): it leads the summary."""
+    import pandas as pd
+
+    from causal_mi.sweep_command import strongest
+
+    table = pd.DataFrame(
+        {
+            "layer": [0, 0, 1, 1],
+            "head": [0, 1, 0, 1],
+            "metric": [1.0, 2.0, 3.0, 4.0],
+            "fraction_of_G": [0.41, 0.05, -0.76, 0.30],
+        }
+    )
+    assert strongest(table, ("layer", "head")) == (
+        "(layer=1, head=0) -0.76, (layer=0, head=0) +0.41, (layer=1, head=1) +0.30"
+    )

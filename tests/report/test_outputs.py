@@ -8,21 +8,13 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from typer.testing import CliRunner
-
-from causal_mi.cli import app
 
 ZOO = Path(__file__).resolve().parents[2] / "hypotheses" / "zoo" / "handmade-induction"
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory):
-    target = tmp_path_factory.mktemp("out")
-    src = tmp_path_factory.mktemp("hyp") / "true.yaml"
-    src.write_text((ZOO / "true.yaml").read_text().replace("n: 100", "n: 30"))
-    result = CliRunner().invoke(app, ["verify", str(src), "--out", str(target)])
-    assert result.exit_code == 0, result.output
-    return target
+def out(report_dir):
+    return report_dir
 
 
 def test_all_outputs_exist(out):
@@ -39,10 +31,14 @@ def test_html_is_self_contained(out):
     html = (out / "report.html").read_text()
     assert "<svg" in html and "PASS" in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
-    assert "<script" not in html
+    assert not re.search(r"<script[^>]*\bsrc=", html), "scripts are inline"
+    assert len(html.encode()) < 5 * 2**20
     for fragment in (
         "Hypothesis graph",
         "effect of each head",
+        "Head view",
+        "head-view-data",
+        "forest plot of the claims",
         "restore(resid_pre)",
         "attention of prev",
         "Provenance",
@@ -122,3 +118,22 @@ def test_a_flipping_verdict_is_named():
     steady = ctx.ablations["faithfulness >= 0.45"]
     assert all(r["passed"] for r in steady.values())
     assert not any("'faithfulness >= 0.45'" in n for n in ctx.notes)
+
+
+def test_property_runs_are_explained_and_add_up(out):
+    """The line "N interventional runs over k parent(s)" is explained in both reports, and N is what
+    the explanation says: the covered examples summed over the 2^k parent combinations."""
+    from causal_mi.report.wording import PROPERTY_RUNS_HELP
+
+    assert PROPERTY_RUNS_HELP in (out / "report.md").read_text()
+    from markupsafe import escape
+
+    assert str(escape(PROPERTY_RUNS_HELP)) in (out / "report.html").read_text()
+    data = json.loads((out / "results.json").read_text())
+    n = data["task"]["n"]
+    for p in data["properties"]:
+        got = re.search(r"and (\d+) interventional runs\D*?(\d+) parent", p["detail"])
+        assert got, p["detail"]
+        runs, k = int(got[1]), int(got[2])
+        assert k == len(p["parents"]) and len(p["truth_table"]) == 2**k
+        assert runs == sum(row["n"] for row in p["truth_table"]) <= 2**k * n
