@@ -77,8 +77,9 @@ def _all_heads(lw, which: str, x: torch.Tensor, W, b, index: torch.Tensor) -> to
 
 @dataclass
 class _Normed:
-    """Senders whose summed output passes through a norm before the residual stream (the
-    heads of a layer with a post-attention norm; an MLP with a post-MLP norm)."""
+    """Senders whose summed output passes through a norm before the residual stream: the
+    heads of a layer with a post-attention norm (a head's site, ``LxHy``, is its ``z``, so a
+    head's term exists only inside the sum)."""
 
     senders: list[int]
     raw: torch.Tensor  # [R, pos, d] their summed current outputs, plus ``bias``
@@ -100,10 +101,10 @@ def forward(
     ablated outputs that masked receivers read; ``noise`` [R, pos, d_model] is added to the
     embeddings.
 
-    A sender's output is its term before any output norm (a head's ``z W_O``, the MLP's
-    output); where the block normalizes the sum of a layer's heads (Gemma 2/3, OLMo 2), a
-    receiver reads the norm of the sum with its masked heads' terms swapped, which is what
-    node patching those heads' ``z`` gives."""
+    A head's output is its ``z W_O``; where the block normalizes the sum of a layer's heads
+    (Gemma 2/3, OLMo 2), a receiver reads the norm of that sum with its masked heads' terms
+    swapped, which is what node patching those heads' ``z`` gives. An MLP's output is its
+    term in the residual stream (after a post-MLP norm), as its site ``Lx.mlp`` is."""
     R, L = tokens.shape
     H = w.n_heads
     group = w.group
@@ -170,13 +171,9 @@ def forward(
             resid = resid + attn
             x_mlp = corrected(masks.mlp_in[:, layer] if masks else None, resid, ())
         out = blocks.mlp_out(lw, blocks.mlp_post(w, lw, blocks.norm(lw.ln2, x_mlp)))
+        out = blocks.norm(lw.post_mlp, out)  # the MLP's term (``Lx.mlp``: after a post norm)
         outs.append(out)
-        if lw.post_mlp is not None:
-            normed.append(_Normed([len(outs) - 1], out, lw.post_mlp, None))
-            linear.append(False)
-            out = lw.post_mlp(out)
-        else:
-            linear.append(True)
+        linear.append(True)
         resid = resid + out + (attn if w.parallel else 0)
     x = corrected(masks.logits if masks else None, resid, ())
     logits = blocks.unembed(w, x[:, -1])

@@ -10,6 +10,7 @@ the bridge applies it inside the attention, so a replaced pattern re-weights the
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from causal_mi.spec.sites import Kind, Site
@@ -67,3 +68,96 @@ def hook_point(site: Site) -> HookPoint:
     if k is Kind.EMBED:
         return HookPoint("blocks.0.hook_resid_pre")
     raise ValueError(f"{site} has no activation to patch (logits are the model's output)")
+
+
+# Grouped-query attention (SPEC 4, v1.1) --------------------------------------------------------
+# ``LxHy.q|k|v`` is query head y's own input. Under grouped-query (or multi-query) attention
+# several query heads read one key/value head, and the bridge's ``hook_k`` / ``hook_v`` carry
+# the key/value heads. For a pass that patches a key or value, the engine expands the grouped
+# key and value of that layer per query head (each query head gets its own copy, exactly what
+# the attention would read) and tells the attention not to expand them again, so a patch of
+# ``LxHy.k`` changes the key head y reads and no other head's.
+
+GQA_UNSUPPORTED = (
+    "this grouped-query model's attention ({cls}) expands its key/value heads inside a "
+    "module causal-mi cannot reach, so a per-query-head key or value (LxHy.k, LxHy.v) cannot "
+    "be patched through hooks on it; patch the head's output (LxHy) or its query instead"
+)
+
+
+@dataclass(frozen=True)
+class KVGroups:
+    """Where a bridge's attention groups key/value heads: ``group`` query heads per key/value
+    head, and per layer the module whose ``num_key_value_groups`` its attention reads."""
+
+    group: int
+    modules: tuple  # per layer: the HF attention module (None where it cannot be ungrouped)
+    bridge_class: str
+
+    def expandable(self, layer: int) -> bool:
+        return self.modules[layer] is not None
+
+
+def kv_groups(bridge) -> KVGroups | None:
+    """The key/value grouping of ``bridge`` (None: one key/value head per query head)."""
+    cfg = bridge.cfg
+    n_kv = getattr(cfg, "n_key_value_heads", None) or cfg.n_heads
+    if n_kv == cfg.n_heads:
+        return None
+    mods = []
+    cls = ""
+    for blk in bridge.blocks:
+        attn = blk.attn
+        cls = type(attn).__name__
+        hf = getattr(attn, "original_component", None)
+        ok = _reconstructs(attn) and hasattr(hf, "num_key_value_groups")
+        mods.append(hf if ok else None)
+    return KVGroups(cfg.n_heads // n_kv, tuple(mods), cls)
+
+
+def attention_hook(bridge, name: str) -> str:
+    """The hook a q/k head-input site reads and writes on ``bridge``: the query or key as
+    attention reads it (after any q/k norm and the rotary embedding, ``hook_rot_q|k``) where
+    the bridge has that hook, so a head's patch never reaches another head through a norm
+    over all heads (OLMo 2); the name unchanged otherwise."""
+    for short, rot in ((".attn.hook_q", ".attn.hook_rot_q"), (".attn.hook_k", ".attn.hook_rot_k")):
+        if name.endswith(short):
+            candidate = name[: -len(short)] + rot
+            layer = int(name.split(".")[1])
+            if candidate in bridge.hook_dict and _reconstructs(bridge.blocks[layer].attn):
+                return candidate
+    return name
+
+
+def _reconstructs(attn) -> bool:
+    """True for the bridge attention that runs (and fires hooks on) every step itself:
+    rotated q/k hooks, and the key/value expansion it reads from the HF module. Other bridge
+    attentions declare ``hook_rot_q|k`` without firing them."""
+    return type(attn).__name__ == "PositionEmbeddingsAttentionBridge"
+
+
+def grouped_layer(name: str) -> int | None:
+    """The layer of a key or value hook (``blocks.L.attn.hook_k|hook_rot_k|hook_v``)."""
+    parts = name.split(".")
+    if len(parts) == 4 and parts[0] == "blocks" and parts[3] in ("hook_k", "hook_rot_k", "hook_v"):
+        return int(parts[1])
+    return None
+
+
+@contextmanager
+def ungrouped(groups: KVGroups | None, layers: set[int]):
+    """Within the block, the attention of ``layers`` reads keys and values already expanded
+    per query head (the engine's hooks expand them); restored on exit."""
+    if groups is None or not layers:
+        yield
+        return
+    saved = []
+    try:
+        for la in sorted(layers):
+            mod = groups.modules[la]
+            saved.append((mod, mod.num_key_value_groups))
+            mod.num_key_value_groups = 1
+        yield
+    finally:
+        for mod, g in saved:
+            mod.num_key_value_groups = g

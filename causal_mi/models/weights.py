@@ -169,6 +169,16 @@ def _out_heads(weight: torch.Tensor, n: int, d_head: int) -> torch.Tensor:
     return weight.detach().view(-1, n, d_head).permute(1, 2, 0)
 
 
+def _orig(module: Any) -> Any:
+    """The HF module itself where the bridge wrapped it (the bridge replaces submodules of
+    the HF model by components that hold the original as ``original_component``); calling
+    the original runs the model's arithmetic without firing the bridge's hooks."""
+    if module is None:
+        return None
+    inner = getattr(module, "original_component", None)
+    return module if inner is None else inner
+
+
 def _bias(lin: Any) -> torch.Tensor | None:
     b = getattr(lin, "bias", None)
     return None if b is None else b.detach()
@@ -189,6 +199,14 @@ def _unembed(hf: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     return head.weight.detach().T, _bias(head)
 
 
+_NORMS = (
+    "input_layernorm",
+    "post_attention_layernorm",
+    "pre_feedforward_layernorm",
+    "post_feedforward_layernorm",
+)
+
+
 def _llama_like(hf: Any) -> Weights:
     """Llama, Mistral, Qwen 2/3, Gemma 1/2/3 (text), OLMo 2 and Phi-3: one module layout."""
     cfg = hf.config
@@ -198,14 +216,15 @@ def _llama_like(hf: Any) -> Weights:
     Hkv = getattr(cfg, "num_key_value_heads", None) or H
     dh = getattr(cfg, "head_dim", None) or cfg.hidden_size // H
     rotaries: dict[str | None, Rotary] = {}
-    rot_module = base.rotary_emb
+    rot_module = _orig(base.rotary_emb)
     layer_types = getattr(cfg, "layer_types", None)
     per_type = mt == "gemma3_text"
     for t in set(layer_types or [None]) if per_type else [None]:
         rotaries[t] = _rotary_of(rot_module, t)
     layers = []
-    for i, blk in enumerate(base.layers):
-        a = blk.self_attn
+    for i, wrapped in enumerate(base.layers):
+        blk = _orig(wrapped)
+        a = _orig(blk.self_attn)
         if mt == "phi3":
             qkv = a.qkv_proj.weight.detach()
             q_w, k_w, v_w = qkv.split([H * dh, Hkv * dh, Hkv * dh])
@@ -213,28 +232,30 @@ def _llama_like(hf: Any) -> Weights:
         else:
             q_w, k_w, v_w = (getattr(a, n).weight.detach() for n in ("q_proj", "k_proj", "v_proj"))
             bq, bk, bv = (_bias(getattr(a, n)) for n in ("q_proj", "k_proj", "v_proj"))
-        m = blk.mlp
+        m = _orig(blk.mlp)
         if mt == "phi3":
             gate_w, up_w = m.gate_up_proj.weight.detach().chunk(2, dim=0)
             gate_b = up_b = None
-            act = m.activation_fn
+            act = _orig(m.activation_fn)
         else:
             gate_w, up_w = m.gate_proj.weight.detach(), m.up_proj.weight.detach()
             gate_b, up_b = _bias(m.gate_proj), _bias(m.up_proj)
-            act = m.act_fn
+            act = _orig(m.act_fn)
         down = m.down_proj
         window = getattr(a, "sliding_window", None)
         if not hasattr(a, "sliding_window") and mt in ("mistral", "phi3"):
             window = getattr(cfg, "sliding_window", None)
+        norms = {n: _orig(getattr(blk, n, None)) for n in _NORMS}
         if mt == "gemma2" or mt == "gemma3_text":
-            ln2, post_attn = blk.pre_feedforward_layernorm, blk.post_attention_layernorm
-            post_mlp = blk.post_feedforward_layernorm
-            ln1 = blk.input_layernorm
+            ln1, ln2 = norms["input_layernorm"], norms["pre_feedforward_layernorm"]
+            post_attn = norms["post_attention_layernorm"]
+            post_mlp = norms["post_feedforward_layernorm"]
         elif mt == "olmo2":
             ln1 = ln2 = None
-            post_attn, post_mlp = blk.post_attention_layernorm, blk.post_feedforward_layernorm
+            post_attn = norms["post_attention_layernorm"]
+            post_mlp = norms["post_feedforward_layernorm"]
         else:
-            ln1, ln2 = blk.input_layernorm, blk.post_attention_layernorm
+            ln1, ln2 = norms["input_layernorm"], norms["post_attention_layernorm"]
             post_attn = post_mlp = None
         lt = layer_types[i] if (per_type and layer_types) else None
         layers.append(
@@ -251,8 +272,8 @@ def _llama_like(hf: Any) -> Weights:
                 ln2=ln2,
                 post_attn=post_attn,
                 post_mlp=post_mlp,
-                q_norm=getattr(a, "q_norm", None),
-                k_norm=getattr(a, "k_norm", None),
+                q_norm=_orig(getattr(a, "q_norm", None)),
+                k_norm=_orig(getattr(a, "k_norm", None)),
                 qk_norm_all_heads=mt == "olmo2",
                 W_in=up_w.T,
                 b_in=up_b,
@@ -274,7 +295,7 @@ def _llama_like(hf: Any) -> Weights:
         W_pos=None,
         embed_scale=scale,
         layers=layers,
-        ln_final=base.norm,
+        ln_final=_orig(base.norm),
         W_U=W_U,
         b_U=b_U,
         final_softcap=getattr(cfg, "final_logit_softcapping", None),
@@ -292,15 +313,16 @@ def _neox(hf: Any) -> Weights:
     base = hf.gpt_neox
     H = cfg.num_attention_heads
     dh = cfg.hidden_size // H
-    rot = _rotary_of(base.rotary_emb)
+    rot = _rotary_of(_orig(base.rotary_emb))
     parallel = bool(cfg.use_parallel_residual)
     layers = []
-    for blk in base.layers:
-        a = blk.attention
+    for wrapped in base.layers:
+        blk = _orig(wrapped)
+        a = _orig(blk.attention)
         w = a.query_key_value.weight.detach().view(H, 3, dh, -1)  # [H, (q,k,v), dh, d]
         b = a.query_key_value.bias
         b = None if b is None else b.detach().view(H, 3, dh)
-        m = blk.mlp
+        m = _orig(blk.mlp)
         layers.append(
             Layer(
                 W_Q=w[:, 0].transpose(1, 2),
@@ -311,8 +333,8 @@ def _neox(hf: Any) -> Weights:
                 b_V=None if b is None else b[:, 2],
                 W_O=_out_heads(a.dense.weight, H, dh),
                 b_O=_bias(a.dense),
-                ln1=blk.input_layernorm,
-                ln2=blk.post_attention_layernorm,
+                ln1=_orig(blk.input_layernorm),
+                ln2=_orig(blk.post_attention_layernorm),
                 W_in=m.dense_h_to_4h.weight.detach().T,
                 b_in=_bias(m.dense_h_to_4h),
                 W_out=m.dense_4h_to_h.weight.detach().T,
@@ -328,11 +350,11 @@ def _neox(hf: Any) -> Weights:
         W_pos=None,
         embed_scale=None,
         layers=layers,
-        ln_final=base.final_layer_norm,
+        ln_final=_orig(base.final_layer_norm),
         W_U=W_U,
         b_U=b_U,
         final_softcap=None,
-        act=base.layers[0].mlp.act,
+        act=_orig(_orig(_orig(base.layers[0]).mlp).act),
         n_heads=H,
         n_kv_heads=H,
         parallel=parallel,
