@@ -31,6 +31,7 @@ from causal_mi.models.adapter import (
     heads_first,
     hook_point,
     kv_groups,
+    missing_activation,
     ungrouped,
 )
 from causal_mi.models.loading import LoadedModel
@@ -113,6 +114,11 @@ class Engine:
 
         With a ``checkpoint_dir`` every finished pass is saved and reused by a rerun of the
         same run (same weights, examples, conditions and metric)."""
+        names = {h for c in conditions for p in c.patches for h in (p.hook, p.read_hook, p.minus)}
+        names |= {h for c in conditions for _, h in c.record}
+        why = missing_activation(self.bridge, {self._hook(h) for h in names if h})
+        if why:
+            raise InputError(why, file=self.model.source)
         ckpt = None
         if self.checkpoint_dir is not None:
             from causal_mi.engine.checkpoint import Checkpoint, fingerprint
@@ -371,12 +377,13 @@ class Engine:
         ``touched`` hooks on a grouped-query model; refuses where the bridge cannot."""
         if self.kv is None:
             return set(), set()
-        layers = {la for h in touched if (la := grouped_layer(h)) is not None}
-        for la in layers:
-            if not self.kv.expandable(la):
-                raise InputError(
-                    GQA_UNSUPPORTED.format(cls=self.kv.bridge_class), file=self.model.source
-                )
+        layers = self.kv.expand_layers(
+            {la for h in touched if (la := grouped_layer(h)) is not None}
+        )
+        if layers is None:
+            raise InputError(
+                GQA_UNSUPPORTED.format(cls=self.kv.bridge_class), file=self.model.source
+            )
         names = {self._hook(f"blocks.{la}.attn.hook_k") for la in layers}
         return names | {f"blocks.{la}.attn.hook_v" for la in layers}, layers
 

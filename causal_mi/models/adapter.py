@@ -85,17 +85,30 @@ GQA_UNSUPPORTED = (
 )
 
 
+_JOINT = ("JointQKVAttentionBridge", "JointQKVPositionEmbeddingsAttentionBridge")
+
+
 @dataclass(frozen=True)
 class KVGroups:
     """Where a bridge's attention groups key/value heads: ``group`` query heads per key/value
-    head, and per layer the module whose ``num_key_value_groups`` its attention reads."""
+    head, and what its attention reads to expand them: per layer, the HF module's
+    ``num_key_value_groups`` (``modules``), or for fused-qkv attention the bridge config's
+    ``n_key_value_heads`` (``configs``, shared by every layer)."""
 
     group: int
+    n_heads: int
     modules: tuple  # per layer: the HF attention module (None where it cannot be ungrouped)
+    configs: tuple  # config objects read by fused-qkv attention (all layers at once)
     bridge_class: str
 
-    def expandable(self, layer: int) -> bool:
-        return self.modules[layer] is not None
+    def expand_layers(self, layers: set[int]) -> set[int] | None:
+        """The layers whose keys and values a pass touching ``layers`` must expand (a shared
+        config expands every layer), or None when this bridge cannot."""
+        if not layers:
+            return set()
+        if self.configs:
+            return set(range(len(self.modules)))
+        return None if any(self.modules[la] is None for la in layers) else set(layers)
 
 
 def kv_groups(bridge) -> KVGroups | None:
@@ -104,15 +117,26 @@ def kv_groups(bridge) -> KVGroups | None:
     n_kv = getattr(cfg, "n_key_value_heads", None) or cfg.n_heads
     if n_kv == cfg.n_heads:
         return None
-    mods = []
-    cls = ""
+    mods, classes, configs = [], set(), []
     for blk in bridge.blocks:
         attn = blk.attn
-        cls = type(attn).__name__
+        classes.add(type(attn).__name__)
         hf = getattr(attn, "original_component", None)
         ok = _reconstructs(attn) and hasattr(hf, "num_key_value_groups")
         mods.append(hf if ok else None)
-    return KVGroups(cfg.n_heads // n_kv, tuple(mods), cls)
+        own = getattr(attn, "config", None)
+        if own is not None and all(own is not c for c in configs):
+            configs.append(own)
+    joint = classes <= set(_JOINT)
+    if joint and all(c is not cfg for c in configs):
+        configs.append(cfg)
+    return KVGroups(
+        cfg.n_heads // n_kv,
+        cfg.n_heads,
+        tuple(mods),
+        tuple(configs) if joint else (),
+        ", ".join(sorted(classes)),
+    )
 
 
 def attention_hook(bridge, name: str) -> str:
@@ -151,13 +175,37 @@ def ungrouped(groups: KVGroups | None, layers: set[int]):
     if groups is None or not layers:
         yield
         return
-    saved = []
+    saved: list[tuple[object, str, int]] = []
     try:
-        for la in sorted(layers):
-            mod = groups.modules[la]
-            saved.append((mod, mod.num_key_value_groups))
-            mod.num_key_value_groups = 1
+        if groups.configs:
+            for c in groups.configs:
+                saved.append((c, "n_key_value_heads", c.n_key_value_heads))
+                c.n_key_value_heads = groups.n_heads
+        else:
+            for la in sorted(layers):
+                mod = groups.modules[la]
+                saved.append((mod, "num_key_value_groups", mod.num_key_value_groups))
+                mod.num_key_value_groups = 1
         yield
     finally:
-        for mod, g in saved:
-            mod.num_key_value_groups = g
+        for obj, name, value in saved:
+            setattr(obj, name, value)
+
+
+def missing_activation(bridge, names: set[str]) -> str | None:
+    """A sentence naming the first of ``names`` (hook names) the bridge lacks, and why, or
+    None when it has them all. In a parallel block (GPT-NeoX, GPT-J, Phi) the attention and
+    the MLP both read ``resid_pre``, so there is no ``resid_mid`` between them."""
+    have = bridge.hook_dict
+    for name in sorted(names):
+        if name in have:
+            continue
+        parts = name.split(".")
+        if parts[-1] == "hook_resid_mid":
+            return (
+                f"L{parts[1]}.resid_mid does not exist in this model: its blocks run attention "
+                "and MLP in parallel, both reading resid_pre; use resid_pre, resid_post, "
+                "attn_out (the heads) or the MLP's sites instead"
+            )
+        return f"this model has no activation '{name}' for the site asked for"
+    return None

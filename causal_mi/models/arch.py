@@ -14,7 +14,8 @@ from typing import Any
 
 # Hugging Face ``model_type`` -> family whose weights :mod:`causal_mi.models.weights` reads.
 LLAMA_LIKE = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2")
-FAMILIES = (*LLAMA_LIKE, "phi3", "gpt_neox")
+GPT_LIKE = ("gptj", "gpt_neo", "opt", "gpt_bigcode")
+FAMILIES = (*LLAMA_LIKE, "phi3", "gpt_neox", *GPT_LIKE)
 
 # model types the engine knows it does not implement, with the feature it lacks
 _MISSING = {
@@ -34,10 +35,6 @@ _MISSING = {
     "distilbert": "bidirectional (encoder) attention",
     "bloom": "ALiBi position biases",
     "falcon": "Falcon's fused multi-query attention layouts",
-    "gptj": "GPT-J's interleaved rotary embeddings",
-    "gpt_neo": "GPT-Neo's local attention layers",
-    "opt": "OPT's offset learned positions",
-    "gpt_bigcode": "GPT-BigCode's fused multi-query attention",
 }
 
 UNSUPPORTED_PREFIX = "the engine's own forward pass (path patching, incremental sweeps) "
@@ -78,3 +75,39 @@ def check_hf_config(cfg: Any) -> None:
         raise refuse("clipped query/key/value projections")
     if getattr(cfg, "use_qk_norm", False) and mt not in ("qwen3", "gemma3_text", "olmo2"):
         raise refuse("query/key norms on this family")
+
+
+def head_groups_comment(config: dict) -> str:
+    """Comment lines for ``causal-mi init`` listing a model's heads and, under grouped-query
+    attention, each query head's key/value group, from its config.json (no weights loaded).
+
+    >>> print(head_groups_comment({"num_attention_heads": 4, "num_key_value_heads": 2,
+    ...                            "num_hidden_layers": 2}))  # doctest: +NORMALIZE_WHITESPACE
+    # This model: 2 layers x 4 query heads (L0H0 ... L1H3).
+    # Grouped-query attention, 2 query heads per key/value head: LxHy.k / LxHy.v is query
+    # head y's own key / value (patching it changes no other head's). Key/value groups:
+    #   kv0: H0 H1   kv1: H2 H3
+    """
+    cfg = config.get("tl_config", config.get("text_config", config))
+    heads = cfg.get("num_attention_heads", cfg.get("n_heads", cfg.get("n_head")))
+    layers = cfg.get("num_hidden_layers", cfg.get("n_layers", cfg.get("n_layer")))
+    if not isinstance(heads, int) or not isinstance(layers, int):
+        return ""
+    kv = cfg.get("num_key_value_heads", cfg.get("n_key_value_heads")) or heads
+    if cfg.get("multi_query"):
+        kv = 1
+    lines = [
+        f"# This model: {layers} layers x {heads} query heads (L0H0 ... L{layers - 1}H{heads - 1})."
+    ]
+    if kv != heads and heads % kv == 0:
+        g = heads // kv
+        groups = "   ".join(
+            f"kv{i}: " + " ".join(f"H{h}" for h in range(i * g, (i + 1) * g)) for i in range(kv)
+        )
+        lines += [
+            f"# Grouped-query attention, {g} query heads per key/value head: LxHy.k / LxHy.v is "
+            "query",
+            "# head y's own key / value (patching it changes no other head's). Key/value groups:",
+            f"#   {groups}",
+        ]
+    return "\n".join(lines) + "\n"

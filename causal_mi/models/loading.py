@@ -80,6 +80,17 @@ def _boot_transformers(name: str, device: str) -> Any:
     return bridge
 
 
+def _d_mlp(bridge: Any) -> int:
+    """The MLP width: the HF config's own field where it has one (the bridge's ``d_mlp``
+    defaults to 4 x d_model for families that name it differently, e.g. OPT's ``ffn_dim``)."""
+    hf = getattr(getattr(bridge, "original_model", None), "config", None)
+    for key in ("intermediate_size", "ffn_dim", "n_inner"):
+        value = getattr(hf, key, None) if hf is not None else None
+        if isinstance(value, int) and value > 0:
+            return value
+    return int(bridge.cfg.d_mlp or 0)
+
+
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
@@ -156,9 +167,26 @@ def load_model(
     dims = ModelDims(
         n_layers=cfg.n_layers,
         n_heads=cfg.n_heads,
-        d_mlp=int(cfg.d_mlp or 0),
+        d_mlp=_d_mlp(bridge),
         attn_only=bool(cfg.attn_only),
     )
     tokens = TokenizerView(bridge)
     digest = _sha256(directory) if directory is not None else ""
     return LoadedModel(bridge, ref, str(directory or name), dims, tokens, digest, device, precision)
+
+
+def local_config(ref: str, base_dir: Path | None = None) -> dict | None:
+    """The config.json of a ``zoo:`` model or a local ``path:`` / ``hf:`` directory, read
+    without loading the model (None where there is none to read)."""
+    scheme, _, name = ref.partition(":")
+    base = base_dir or Path.cwd()
+    if scheme == "zoo":
+        directory = ZOO_DIR / name
+    elif scheme in ("path", "hf"):
+        directory = Path(name) if Path(name).is_absolute() else base / name
+    else:
+        return None
+    try:
+        return json.loads((directory / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None

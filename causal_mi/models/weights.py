@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from causal_mi.models.arch import (
+    GPT_LIKE,
     LLAMA_LIKE,
     UnsupportedArchitecture,
     check_hf_config,
@@ -151,6 +152,10 @@ def extract(bridge: Any) -> Weights:
         return _llama_like(hf)
     if mt == "gpt_neox":
         return _neox(hf)
+    from causal_mi.models import gpt_families
+
+    if mt in GPT_LIKE:
+        return getattr(gpt_families, mt)(hf)
     raise refuse(f"the '{mt}' architecture")
 
 

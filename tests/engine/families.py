@@ -79,6 +79,38 @@ def _config(family: str, vocab: int):
             use_parallel_residual=True,
             tie_word_embeddings=False,
         )
+    gpt = dict(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=4)
+    gpt.update(bos_token_id=0, eos_token_id=0)
+    if family == "gptj":
+        return tf.GPTJConfig(**gpt, rotary_dim=4, n_inner=64, tie_word_embeddings=False)
+    if family == "gpt_neo":
+        return tf.GPTNeoConfig(
+            vocab_size=vocab,
+            max_position_embeddings=64,
+            hidden_size=32,
+            num_layers=2,
+            num_heads=4,
+            intermediate_size=64,
+            attention_types=[[["local", "global"], 1]],
+            window_size=WINDOW,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+    if family == "opt":
+        return tf.OPTConfig(
+            vocab_size=vocab,
+            hidden_size=32,
+            num_hidden_layers=2,
+            ffn_dim=64,
+            num_attention_heads=4,
+            max_position_embeddings=64,
+            word_embed_proj_dim=32,
+            bos_token_id=0,
+            eos_token_id=0,
+            pad_token_id=2,
+        )
+    if family == "gpt_bigcode":
+        return tf.GPTBigCodeConfig(**gpt, n_inner=64, multi_query=True)
     raise ValueError(family)
 
 
@@ -93,6 +125,10 @@ FAMILIES = (
     "olmo2",
     "phi3",
     "gpt_neox",
+    "gptj",
+    "gpt_neo",
+    "opt",
+    "gpt_bigcode",
 )
 
 

@@ -25,6 +25,7 @@ from causal_mi.engine import incremental as inc
 from causal_mi.engine.functional import forward
 from causal_mi.engine.plan import Condition, EdgePlan, sender_index, site_patches
 from causal_mi.engine.runner import Engine
+from causal_mi.errors import InputError
 from causal_mi.models.weights import extract
 from causal_mi.spec.sites import Kind, Site, parse_site
 from causal_mi.tasks.base import Task
@@ -122,6 +123,12 @@ KNOCKOUTS = [
     ("olmo2", "post norms", _knock_layers(post_attn=None, post_mlp=None)),
     ("phi3", "partial rotary", _knock_layers(rotary=None)),
     ("gpt_neox", "partial rotary", _knock_layers(rotary=None)),
+    ("gptj", "interleaved partial rotary", _knock_layers(rotary=None)),
+    ("gptj", "parallel attention + MLP", _knock(parallel=False)),
+    ("gpt_neo", "local attention window", _knock_layers(window=None)),
+    ("gpt_neo", "unscaled scores", _knock_layers(scale=0.5)),
+    ("opt", "learned positions", _knock(W_pos=None)),
+    ("gpt_bigcode", "learned positions", _knock(W_pos=None)),
     ("phi3", "gated MLP", _knock_layers(W_gate=None)),
     ("gpt_neox", "parallel attention + MLP", _knock(parallel=False)),
 ]
@@ -146,18 +153,31 @@ SWEEPS = ["resid_pre", "resid_post", "attn_out", "mlp_out", "head_out", "head_q"
 SWEEPS += ["head_v", "head_out_by_pos", "neurons", "resid_mid", "head_pattern"]
 
 
-def test_every_sweep_family_equals_hook_engine(family_model):
-    family, model = family_model
+# the families whose slower checks run in every suite (GQA + rotary scaling; post norms,
+# soft-caps and windows; parallel blocks and partial rotary); the others under -m slow
+QUICK = ("llama", "gemma2", "gpt_neox")
+EVERY = [f if f in QUICK else pytest.param(f, marks=pytest.mark.slow) for f in FAMILIES]
+
+
+@pytest.mark.parametrize("family", EVERY)
+def test_every_sweep_family_equals_hook_engine(family, tmp_path_factory):
+    model = _load(family, tmp_path_factory)
     task = _task(model)
     w = extract(model.bridge)
     for fam in SWEEPS:
-        if fam == "resid_mid" and w.parallel:
-            continue  # no residual stream between attention and MLP in a parallel block
-        want = act_patch(model, task, fam, layer=1, method="hooks")
+        if fam == "resid_mid" and w.parallel:  # no stream between attention and MLP
+            with pytest.raises(InputError, match="resid_mid does not exist in this model"):
+                act_patch(model, task, fam, method="hooks")
+            continue
+        try:
+            want = act_patch(model, task, fam, layer=1, method="hooks")
+        except InputError as exc:  # a bridge whose HF attention discards pattern edits
+            assert fam == "head_pattern" and "pattern sites" in str(exc), (fam, exc)
+            continue
         got = act_patch(model, task, fam, layer=1, method="incremental")
         assert got.flops > 0
         np.testing.assert_allclose(got.per_example, want.per_example, atol=1e-4, err_msg=fam)
-        assert np.abs(want.per_example - want.corrupt_values).max() > 1e-3, fam  # moves
+        assert np.abs(want.per_example - want.corrupt_values).max() > 3e-4, fam  # moves
 
 
 # 3. a single edge, by hand on the HF modules ----------------------------------------------------
@@ -166,6 +186,17 @@ def _hf_parts(family: str, hf):
     if family == "gpt_neox":
         base = hf.gpt_neox
         return base.layers, (lambda la: base.layers[la].attention.dense), base.final_layer_norm
+    if family == "opt":
+        dec = hf.model.decoder
+        return dec.layers, (lambda la: dec.layers[la].self_attn.out_proj), dec.final_layer_norm
+    if family in ("gptj", "gpt_neo", "gpt_bigcode"):
+        h = hf.transformer.h
+        out = {
+            "gptj": lambda la: h[la].attn.out_proj,
+            "gpt_neo": lambda la: h[la].attn.attention.out_proj,
+            "gpt_bigcode": lambda la: h[la].attn.c_proj,
+        }[family]
+        return h, out, hf.transformer.ln_f
     base = hf.model
     return base.layers, (lambda la: base.layers[la].self_attn.o_proj), base.norm
 
@@ -337,3 +368,63 @@ def test_gqa_key_patch_changes_only_its_query_head(family, tmp_path_factory):
     np.testing.assert_allclose(sweep.per_example[sweep.index.index((1, 1))], want, atol=1e-4)
     # the failing case: patching the key/value head (every query head of the group) differs
     assert np.abs(whole_group - want).max() > 1e-4
+
+
+# 6. causal-mi verify with edge-level claims, on every family ----------------------------------
+HYP = """version: 1
+name: {family}-edges
+model: path:{model}
+task: {{generator: repeated_tokens, n: 20, seed: 0, params: {{seq_len: 5, repeat: 3}}}}
+metric: logit_diff
+ablation: resample
+bootstrap: 200
+nodes:
+  a: L0H1
+  b: L1H3
+  m: L0.mlp
+edges:
+  - embed -> a
+  - embed -> b
+  - a -> b.k
+  - m -> b.v
+  - embed -> m
+  - b -> logits
+  - m -> logits
+claims:
+  - faithfulness >= -100
+  - minimality(a) >= -100
+  - indirect(a -> b.k -> logits) >= -100
+  - effect(b) >= -100
+"""
+
+
+def _verify(family: str, directory, tmp_path) -> tuple[int, dict, str]:
+    import json
+
+    from typer.testing import CliRunner
+
+    from causal_mi.cli import app
+
+    hyp = tmp_path / "h.yaml"
+    hyp.write_text(HYP.format(family=family, model=directory))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["verify", str(hyp), "--out", str(out)])
+    data = (
+        json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
+    )
+    return result.exit_code, data, result.output
+
+
+@pytest.mark.parametrize("family", EVERY)
+def test_verify_with_edge_claims_runs_at_edge_level(family, tmp_path, tmp_path_factory):
+    model = _load(family, tmp_path_factory)
+    code, data, output = _verify(family, model.source, tmp_path)
+    assert code in (0, 1), output
+    assert any(k.startswith("edge(") for k in data["quantities"]), data["quantities"].keys()
+    assert "node level, not by path patching" not in output + json_text(data)
+
+
+def json_text(data: dict) -> str:
+    import json
+
+    return json.dumps(data)
