@@ -116,9 +116,10 @@ def _builder(family: str, m: inc.Model, base: inc.Record, src: inc.Record, runs,
             z = src.pattern[la][:, h] @ base.v[la][:, g]
             z_old = base.pattern[la][:, h] @ base.v[la][:, g]
         else:
-            z_old = inc.attend(m, la, *(part(base, c) for c in "qkv"), 0)[0][:, 0]
+            one = slice(h, h + 1)
+            z_old = inc.attend(m, la, *(part(base, c) for c in "qkv"), 0, one)[0][:, 0]
             q, k, v = (part(src if family == f"head_{c}" else base, c) for c in "qkv")
-            z = inc.attend(m, la, q, k, v, 0)[0][:, 0]
+            z = inc.attend(m, la, q, k, v, 0, one)[0][:, 0]
         return (z - z_old) @ w.layers[la].W_O[h]
 
     def attn_delta(la: int, raw_delta: torch.Tensor, old: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ def embed(w: Weights, tokens: torch.Tensor, noise: torch.Tensor | None = None) -
         x = x * torch.tensor(w.embed_scale, dtype=x.dtype)
     if w.W_pos is not None:
         x = x + w.W_pos[: tokens.shape[1]]
+    x = norm(w.embed_norm, x)
     return x if noise is None else x + noise
 
 
@@ -81,9 +82,23 @@ def visible(lw: Layer, q_from: int, n_q: int, n_k: int, device) -> torch.Tensor:
     return ok
 
 
-def scores(lw: Layer, q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    """Masked attention scores ``q @ k^T`` (scaled, soft-capped) [..., q pos, k pos]."""
+def alibi(lw: Layer, heads, n_k: int, like: torch.Tensor) -> torch.Tensor | None:
+    """The layer's ALiBi bias [heads, 1, k pos] for the query heads ``heads`` (an index or
+    slice over the head axis), or None."""
+    if lw.alibi is None:
+        return None
+    return lw.alibi.bias(n_k, like.device, like.dtype)[heads][:, None, :]
+
+
+def scores(
+    lw: Layer, q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor, heads=slice(None)
+) -> torch.Tensor:
+    """Masked attention scores ``q @ k^T`` (scaled, ALiBi-biased, soft-capped)
+    [..., head, q pos, k pos]; ``heads``: which query heads the head axis holds."""
     s = (q @ k.transpose(-1, -2)) * lw.scale
+    bias = alibi(lw, heads, k.shape[-2], s)
+    if bias is not None:
+        s = s + bias
     if lw.softcap is not None:
         s = torch.tanh(s / lw.softcap) * lw.softcap
     return s.masked_fill(~allowed, float("-inf"))
@@ -101,20 +116,26 @@ def attend(
     v: torch.Tensor,
     q_from: int,
     keep_pattern: bool = True,
+    heads=slice(None),
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(z [..., H, Pq, dh], pattern [..., H, Pq, Pk] or None) for queries at positions
-    ``q_from..``; ``k``/``v`` may carry fewer (grouped) heads, expanded per query head."""
+    ``q_from..``; ``k``/``v`` may carry fewer (grouped) heads, expanded per query head;
+    ``heads``: which of the layer's query heads the head axis holds (for ALiBi)."""
     H, Hk = q.shape[-3], k.shape[-3]
     if Hk != H:
         k = k.repeat_interleave(H // Hk, dim=-3)
         v = v.repeat_interleave(H // Hk, dim=-3)
     allowed = visible(lw, q_from, q.shape[-2], k.shape[-2], q.device)
     if not keep_pattern and fusable(lw):
+        mask = allowed
+        bias = alibi(lw, heads, k.shape[-2], q)
+        if bias is not None:
+            mask = bias.masked_fill(~allowed, float("-inf"))
         z = torch.nn.functional.scaled_dot_product_attention(
-            q, k, v, attn_mask=allowed, scale=lw.scale
+            q, k, v, attn_mask=mask, scale=lw.scale
         )
         return z, None
-    pattern = scores(lw, q, k, allowed).softmax(-1)
+    pattern = scores(lw, q, k, allowed, heads).softmax(-1)
     return pattern @ v, pattern
 
 

@@ -149,11 +149,18 @@ class Record:
 
 
 def attend(
-    m: Model, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_from: int
+    m: Model,
+    layer: int,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    q_from: int,
+    heads=slice(None),
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(z [R, H, Pq, dh], pattern [R, H, Pq, Pk]) for queries at positions ``q_from..`` over
-    the keys and values given (positions ``0..``; grouped key/value heads are expanded)."""
-    z, pattern = blocks.attend(m.layers[layer], q, k, v, q_from)
+    the keys and values given (positions ``0..``; grouped key/value heads are expanded);
+    ``heads``: the query heads ``q`` holds (all by default)."""
+    z, pattern = blocks.attend(m.layers[layer], q, k, v, q_from, heads=heads)
     return z, pattern
 
 

@@ -1,4 +1,4 @@
-"""Weights of the GPT-style Hugging Face families: GPT-J, GPT-Neo, OPT and GPT-BigCode.
+"""Weights of the GPT-style Hugging Face families: GPT-J, GPT-Neo, OPT, GPT-BigCode, Bloom.
 
 Same contract as :mod:`causal_mi.models.weights` (views of the HF modules' parameters; norms
 and activations are the HF modules themselves); each reader states the family's layout.
@@ -6,12 +6,14 @@ and activations are the HF modules themselves); each reader states the family's 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
 
 from causal_mi.models.arch import refuse
 from causal_mi.models.weights import (
+    Alibi,
     Layer,
     Rotary,
     Weights,
@@ -194,6 +196,54 @@ def gpt_bigcode(hf: Any) -> Weights:
     act = _orig(_orig(base.h[0]).mlp).act
     n_kv = 1 if mq else H
     return _whole(hf, base.wte, base.wpe.weight, layers, base.ln_f, W_U, b_U, act, H, n_kv, False)
+
+
+def bloom(hf: Any) -> Weights:
+    """Bloom: ALiBi (no position embeddings), a LayerNorm on the embeddings, fused per-head
+    q|k|v, biased projections, tanh-GELU MLP."""
+    from transformers.models.bloom.modeling_bloom import build_alibi_tensor
+
+    cfg = hf.config
+    if cfg.apply_residual_connection_post_layernorm:
+        raise refuse("Bloom's residual connection after the LayerNorm")
+    base = hf.transformer
+    H = cfg.n_head
+    dh = cfg.hidden_size // H
+
+    def table(length: int, device, dtype) -> torch.Tensor:
+        ones = torch.ones(1, length, device=device, dtype=torch.long)
+        return build_alibi_tensor(ones, H, dtype).view(H, length)
+
+    alibi = Alibi(table)
+    layers = []
+    for blk in _layers(base.h):
+        a, m = _orig(blk.self_attention), _orig(blk.mlp)
+        w = a.query_key_value.weight.detach().view(H, 3, dh, -1)
+        b = a.query_key_value.bias.detach().view(H, 3, dh)
+        layers.append(
+            Layer(
+                W_Q=w[:, 0].transpose(1, 2),
+                b_Q=b[:, 0],
+                W_K=w[:, 1].transpose(1, 2),
+                b_K=b[:, 1],
+                W_V=w[:, 2].transpose(1, 2),
+                b_V=b[:, 2],
+                W_O=_out_heads(a.dense.weight, H, dh),
+                b_O=_bias(a.dense),
+                ln1=_orig(blk.input_layernorm),
+                ln2=_orig(blk.post_attention_layernorm),
+                W_in=m.dense_h_to_4h.weight.detach().T,
+                b_in=_bias(m.dense_h_to_4h),
+                W_out=m.dense_4h_to_h.weight.detach().T,
+                b_out=_bias(m.dense_4h_to_h),
+                scale=float(a.inv_norm_factor),
+                alibi=alibi,
+            )
+        )
+    W_U, b_U = _unembed(hf)
+    act = _orig(_orig(base.h[0]).mlp).gelu_impl
+    w = _whole(hf, base.word_embeddings, None, layers, base.ln_f, W_U, b_U, act, H, H, False)
+    return dataclasses.replace(w, embed_norm=_orig(base.word_embeddings_layernorm))
 
 
 def _whole(hf, wte, W_pos, layers, ln_f, W_U, b_U, act, H, n_kv, parallel) -> Weights:

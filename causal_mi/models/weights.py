@@ -37,7 +37,15 @@ from causal_mi.models.arch import (
     refuse,
 )
 
-__all__ = ["Layer", "Rotary", "UnsupportedArchitecture", "Weights", "extract", "weights_for"]
+__all__ = [
+    "Alibi",
+    "Layer",
+    "Rotary",
+    "UnsupportedArchitecture",
+    "Weights",
+    "extract",
+    "weights_for",
+]
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 _ACTS = ("gelu", "gelu_new", "relu", "silu")
@@ -55,6 +63,21 @@ class Rotary:
     _cache: dict = field(default_factory=dict, repr=False)
 
     def cos_sin(self, length: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (length, str(device), dtype)
+        if key not in self._cache:
+            self._cache[key] = self.table(length, device, dtype)
+        return self._cache[key]
+
+
+@dataclass
+class Alibi:
+    """ALiBi (Bloom): a per-head bias linear in the key position, added to the scores; the
+    table [head, pos] is the model's own (``build_alibi_tensor``), per prompt length."""
+
+    table: Callable[[int, torch.device, torch.dtype], torch.Tensor]
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def bias(self, length: int, device, dtype) -> torch.Tensor:
         key = (length, str(device), dtype)
         if key not in self._cache:
             self._cache[key] = self.table(length, device, dtype)
@@ -92,6 +115,7 @@ class Layer:
     softcap: float | None = None  # scores := softcap * tanh(scores / softcap)
     window: int | None = None  # sliding window: key j visible to query i iff i - window < j
     rotary: Rotary | None = None
+    alibi: Alibi | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +136,7 @@ class Weights:
     n_kv_heads: int
     parallel: bool  # attention and MLP both read the block's input (NeoX, GPT-J, Phi)
     attn_only: bool
+    embed_norm: Fn | None = None  # a norm right after the embeddings (Bloom)
 
     @property
     def n_layers(self) -> int:

@@ -111,6 +111,10 @@ def _config(family: str, vocab: int):
         )
     if family == "gpt_bigcode":
         return tf.GPTBigCodeConfig(**gpt, n_inner=64, multi_query=True)
+    if family == "bloom":
+        return tf.BloomConfig(
+            vocab_size=vocab, hidden_size=32, n_layer=2, n_head=4, bos_token_id=0, eos_token_id=0
+        )
     raise ValueError(family)
 
 
@@ -129,6 +133,7 @@ FAMILIES = (
     "gpt_neo",
     "opt",
     "gpt_bigcode",
+    "bloom",
 )
 
 
