@@ -14,7 +14,7 @@ from typing import Any
 
 # Hugging Face ``model_type`` -> family whose weights :mod:`causal_mi.models.weights` reads.
 LLAMA_LIKE = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2")
-GPT_LIKE = ("gptj", "gpt_neo", "opt", "gpt_bigcode", "bloom")
+GPT_LIKE = ("gptj", "gpt_neo", "opt", "gpt_bigcode", "bloom", "falcon")
 FAMILIES = (*LLAMA_LIKE, "phi3", "gpt_neox", *GPT_LIKE)
 
 # model types the engine knows it does not implement, with the feature it lacks
@@ -33,7 +33,6 @@ _MISSING = {
     "bert": "bidirectional (encoder) attention",
     "roberta": "bidirectional (encoder) attention",
     "distilbert": "bidirectional (encoder) attention",
-    "falcon": "Falcon's fused multi-query attention layouts",
 }
 
 UNSUPPORTED_PREFIX = "the engine's own forward pass (path patching, incremental sweeps) "

@@ -21,6 +21,7 @@ from causal_mi.models.weights import (
     _heads_in,
     _orig,
     _out_heads,
+    _rotary_of,
     _unembed,
 )
 
@@ -244,6 +245,79 @@ def bloom(hf: Any) -> Weights:
     act = _orig(_orig(base.h[0]).mlp).gelu_impl
     w = _whole(hf, base.word_embeddings, None, layers, base.ln_f, W_U, b_U, act, H, H, False)
     return dataclasses.replace(w, embed_norm=_orig(base.word_embeddings_layernorm))
+
+
+def falcon(hf: Any) -> Weights:
+    """Falcon: fused q|k|v in one of three layouts (per-head q,k,v; multi-query: all queries
+    then one key and one value; the new decoder architecture: per key/value group, its
+    queries then its key and value), NeoX rotary, parallel blocks with one or two norms."""
+    cfg = hf.config
+    if cfg.alibi:
+        raise refuse("Falcon's ALiBi variant")
+    new = bool(cfg.new_decoder_architecture)
+    if new and not cfg.parallel_attn:
+        raise refuse("Falcon's new decoder architecture without parallel attention")
+    base = hf.transformer
+    H = cfg.num_attention_heads
+    dh = cfg.hidden_size // H
+    rot = _rotary_of(_orig(base.rotary_emb))
+    layers = []
+    for blk in _layers(base.h):
+        a, m = _orig(blk.self_attention), _orig(blk.mlp)
+        w = a.query_key_value.weight.detach()
+        b = None if a.query_key_value.bias is None else a.query_key_value.bias.detach()
+        if new:
+            n_kv = cfg.num_kv_heads
+            g = H // n_kv
+            w4 = w.view(n_kv, g + 2, dh, -1)
+            b3 = None if b is None else b.view(n_kv, g + 2, dh)
+            q = (w4[:, :g].reshape(H, dh, -1), None if b3 is None else b3[:, :g].reshape(H, dh))
+            k = (w4[:, g], None if b3 is None else b3[:, g])
+            v = (w4[:, g + 1], None if b3 is None else b3[:, g + 1])
+        elif cfg.multi_query:
+            n_kv = 1
+            w3 = w.view(H + 2, dh, -1)
+            b2 = None if b is None else b.view(H + 2, dh)
+            q = (w3[:H], None if b2 is None else b2[:H])
+            k = (w3[H : H + 1], None if b2 is None else b2[H : H + 1])
+            v = (w3[H + 1 :], None if b2 is None else b2[H + 1 :])
+        else:
+            n_kv = H
+            w4 = w.view(H, 3, dh, -1)
+            b3 = None if b is None else b.view(H, 3, dh)
+            q, k, v = ((w4[:, i], None if b3 is None else b3[:, i]) for i in range(3))
+        if new and cfg.num_ln_in_parallel_attn == 2:
+            ln1, ln2 = _orig(blk.ln_attn), _orig(blk.ln_mlp)
+        elif cfg.parallel_attn:
+            ln1 = ln2 = _orig(blk.input_layernorm)
+        else:
+            ln1, ln2 = _orig(blk.input_layernorm), _orig(blk.post_attention_layernorm)
+        layers.append(
+            Layer(
+                W_Q=q[0].transpose(1, 2),
+                b_Q=q[1],
+                W_K=k[0].transpose(1, 2),
+                b_K=k[1],
+                W_V=v[0].transpose(1, 2),
+                b_V=v[1],
+                W_O=_out_heads(a.dense.weight, H, dh),
+                b_O=_bias(a.dense),
+                ln1=ln1,
+                ln2=ln2,
+                W_in=m.dense_h_to_4h.weight.detach().T,
+                b_in=_bias(m.dense_h_to_4h),
+                W_out=m.dense_4h_to_h.weight.detach().T,
+                b_out=_bias(m.dense_4h_to_h),
+                scale=float(a.inv_norm_factor),
+                rotary=rot,
+            )
+        )
+    W_U, b_U = _unembed(hf)
+    act = _orig(_orig(base.h[0]).mlp).act
+    parallel = bool(cfg.parallel_attn or new)
+    return _whole(
+        hf, base.word_embeddings, None, layers, base.ln_f, W_U, b_U, act, H, n_kv, parallel
+    )
 
 
 def _whole(hf, wte, W_pos, layers, ln_f, W_U, b_U, act, H, n_kv, parallel) -> Weights:

@@ -115,6 +115,16 @@ def _config(family: str, vocab: int):
         return tf.BloomConfig(
             vocab_size=vocab, hidden_size=32, n_layer=2, n_head=4, bos_token_id=0, eos_token_id=0
         )
+    falcon = dict(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4)
+    falcon.update(bos_token_id=0, eos_token_id=0, bias=True)
+    if (
+        family == "falcon"
+    ):  # the new decoder architecture (the bridge loads one kv group), two norms
+        return tf.FalconConfig(
+            **falcon, new_decoder_architecture=True, num_kv_heads=1, num_ln_in_parallel_attn=2
+        )
+    if family == "falcon_mq":  # the first layout: multi-query, one shared norm
+        return tf.FalconConfig(**falcon, multi_query=True, parallel_attn=True)
     raise ValueError(family)
 
 
@@ -134,6 +144,8 @@ FAMILIES = (
     "opt",
     "gpt_bigcode",
     "bloom",
+    "falcon",
+    "falcon_mq",
 )
 
 

@@ -131,6 +131,9 @@ KNOCKOUTS = [
     ("gpt_bigcode", "learned positions", _knock(W_pos=None)),
     ("bloom", "ALiBi", _knock_layers(alibi=None)),
     ("bloom", "embedding LayerNorm", _knock(embed_norm=None)),
+    ("falcon", "rotary", _knock_layers(rotary=None)),
+    ("falcon", "two parallel norms", lambda w: _knock_layers(ln2=w.layers[0].ln1)(w)),
+    ("falcon_mq", "parallel attention + MLP", _knock(parallel=False)),
     ("phi3", "gated MLP", _knock_layers(W_gate=None)),
     ("gpt_neox", "parallel attention + MLP", _knock(parallel=False)),
 ]
@@ -192,9 +195,11 @@ def _hf_parts(family: str, hf):
     if family == "opt":
         dec = hf.model.decoder
         return dec.layers, (lambda la: dec.layers[la].self_attn.out_proj), dec.final_layer_norm
-    if family in ("gptj", "gpt_neo", "gpt_bigcode", "bloom"):
+    if family in ("gptj", "gpt_neo", "gpt_bigcode", "bloom", "falcon", "falcon_mq"):
         h = hf.transformer.h
         out = {
+            "falcon": lambda la: h[la].self_attention.dense,
+            "falcon_mq": lambda la: h[la].self_attention.dense,
             "bloom": lambda la: h[la].self_attention.dense,
             "gptj": lambda la: h[la].attn.out_proj,
             "gpt_neo": lambda la: h[la].attn.attention.out_proj,

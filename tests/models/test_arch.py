@@ -31,7 +31,6 @@ def test_head_listing_without_groups_for_multi_head_attention():
     [
         ("MixtralConfig", "mixture-of-experts MLPs"),
         ("MambaConfig", "state-space layers"),
-        ("FalconConfig", "Falcon's fused multi-query attention layouts"),
         ("BertConfig", "bidirectional (encoder) attention"),
     ],
 )
@@ -64,28 +63,37 @@ def test_init_lists_kv_groups_of_a_local_model(tmp_path):
     assert yaml.safe_load(text)["model"] == f"path:{model}"  # still a valid file
 
 
-def test_falcon_is_measured_at_node_level_with_the_reason(tmp_path):
+def test_mixture_of_experts_is_measured_at_node_level_with_the_reason(tmp_path):
     """An architecture the engine does not implement: edge claims fall back to node level,
     the report names the missing feature, and verify exits 0/1 (never 3)."""
     import torch
-    from transformers import FalconConfig, FalconForCausalLM
+    from transformers import MixtralConfig, MixtralForCausalLM
     from typer.testing import CliRunner
 
     from causal_mi.cli import app
     from tests.conftest import make_tokenizer
 
-    d = tmp_path / "falcon"
+    d = tmp_path / "mixtral"
     tok = make_tokenizer(d)
     torch.manual_seed(0)
-    cfg = FalconConfig(
-        vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4
+    cfg = MixtralConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_local_experts=2,
+        num_experts_per_tok=1,
+        bos_token_id=0,
+        eos_token_id=0,
     )
-    FalconForCausalLM(cfg).save_pretrained(d)
+    MixtralForCausalLM(cfg).save_pretrained(d)
     tok.save_pretrained(d)
     hyp = tmp_path / "h.yaml"
     hyp.write_text(
         f"""version: 1
-name: falcon
+name: mixtral
 model: path:{d}
 task: {{generator: repeated_tokens, n: 20, seed: 0, params: {{seq_len: 5, repeat: 3}}}}
 metric: logit_diff
@@ -106,4 +114,4 @@ claims:
     assert r.exit_code in (0, 1), r.output
     data = json.dumps(json.loads((tmp_path / "out" / "results.json").read_text()))
     assert "node level, not by path patching" in data
-    assert "Falcon's fused multi-query attention layouts (falcon)" in data
+    assert "mixture-of-experts MLPs (mixtral)" in data
