@@ -225,7 +225,7 @@ def _rotary_of(module: Any, layer_type: str | None = None, interleaved: bool = F
 
 
 def _unembed(hf: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    head = hf.get_output_embeddings()
+    head = _orig(hf.get_output_embeddings())
     return head.weight.detach().T, _bias(head)
 
 
