@@ -55,7 +55,7 @@ def _sha256(directory: Path) -> str:
     return h.hexdigest()
 
 
-def _load_dir(directory: Path, device: str) -> Any:
+def _load_dir(directory: Path, device: str, dtype: str = "float32") -> Any:
     if is_native_dir(directory):
         return load_native(directory, device=device)
     cfg = directory / "config.json"
@@ -68,14 +68,17 @@ def _load_dir(directory: Path, device: str) -> Any:
             f"{cfg} has neither 'model_type' (an HF model) nor 'causal_mi_format' "
             "(a causal-mi TL-native model)"
         )
-    return _boot_transformers(str(directory), device)
+    return _boot_transformers(str(directory), device, dtype)
 
 
-def _boot_transformers(name: str, device: str) -> Any:
+def _boot_transformers(name: str, device: str, dtype: str = "float32") -> Any:
+    """Boot an HF checkpoint through the bridge, its weights loaded in ``dtype`` directly (a
+    bf16 checkpoint asked for in bf16 is never materialized in fp32: half the peak memory)."""
+    import torch
     import transformer_lens.model_bridge.sources.transformers  # noqa: F401  (registers boot)
     from transformer_lens.model_bridge import TransformerBridge
 
-    bridge = TransformerBridge.boot_transformers(name, device=device)
+    bridge = TransformerBridge.boot_transformers(name, device=device, dtype=getattr(torch, dtype))
     bridge.eval()
     return bridge
 
@@ -146,9 +149,9 @@ def load_model(
         raise fail(f"model '{ref}' must start with zoo:, hf: or path:")
     try:
         if directory is not None:
-            bridge = _load_dir(directory, device)
+            bridge = _load_dir(directory, device, PRECISIONS[precision])
         else:
-            bridge = _boot_transformers(name, device)
+            bridge = _boot_transformers(name, device, PRECISIONS[precision])
     except ModelLoadError:
         raise
     except Exception as exc:  # third-party loaders raise anything; the user needs the reason

@@ -115,3 +115,27 @@ claims:
     data = json.dumps(json.loads((tmp_path / "out" / "results.json").read_text()))
     assert "node level, not by path patching" in data
     assert "mixture-of-experts MLPs (mixtral)" in data
+
+
+def test_reduced_precision_loads_the_checkpoint_in_that_dtype(tmp_path):
+    """``precision: bf16`` loads the HF weights in bf16 directly (no fp32 copy first), and the
+    engine's own forward runs on them, agreeing with the bridge's bf16 forward to bf16
+    rounding while differing from fp32 (the failing case of a silent fp32 run)."""
+    import torch
+
+    from causal_mi.engine.functional import forward
+    from causal_mi.models.loading import load_model
+    from causal_mi.models.weights import extract
+    from tests.engine.families import build
+
+    d = build("llama", tmp_path / "llama")
+    half = load_model(f"path:{d}", precision="bf16")
+    full = load_model(f"path:{d}")
+    assert {p.dtype for p in half.bridge.original_model.parameters()} == {torch.bfloat16}
+    toks = torch.tensor([[0, 5, 6, 7, 8, 9, 10, 5, 6]])
+    with torch.no_grad():
+        want = half.bridge(toks)[:, -1].float()
+        got = forward(extract(half.bridge), toks).logits.float()
+        ref = full.bridge(toks)[:, -1]
+    assert (got - want).abs().max() < 0.05
+    assert (got - ref).abs().max() > 1e-4
