@@ -4,7 +4,8 @@ Senders are the components that write to the residual stream, indexed in computa
 ``embed`` (0), then per layer its heads and then its MLP, so head ``(l, h)`` is
 ``1 + l * (n_heads + m) + h`` and MLP ``l`` is ``1 + l * (n_heads + 1) + n_heads``, with
 ``m`` = 1 when the model has MLPs and 0 when it is attention-only. Receivers are every
-head's q, k and v input, every MLP's input and the logits. For each row and receiver an
+head's q, k and v input (under grouped-query attention each query head has its own k and v
+input, read through its group's projection: SPEC 4), every MLP's input and the logits. For each row and receiver an
 *ablation mask* over senders says whose terms the receiver reads from the ablated run
 instead of the current one::
 

@@ -7,8 +7,9 @@ these tensors instead; the tests hold them to the Hugging Face model's own forwa
 
 Where the weights come from (see docs/decisions.md, "Architectures"):
 
-- Hugging Face families (Llama, Mistral, Qwen 2/3, Gemma 1/2/3, OLMo 2, Phi-3, GPT-NeoX):
-  read from the wrapped HF modules (``bridge.original_model``), the modules the bridge itself
+- Hugging Face families (Llama, Mistral, Qwen 2/3, Gemma 1/2/3, OLMo 2, Phi-3, GPT-NeoX
+  here; GPT-J, GPT-Neo, OPT, GPT-BigCode, Bloom, Falcon in :mod:`~causal_mi.models.
+  gpt_families`): read from the wrapped HF modules (``bridge.original_model``), the modules the bridge itself
   runs. Matrices are views (``weight.view(...).transpose(...)``) of those parameters, so no
   second copy exists; norms, activations and rotary tables are the HF modules themselves,
   called as the HF forward calls them, so their exact arithmetic (Gemma's ``1 + w`` in
