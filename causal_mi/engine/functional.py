@@ -5,9 +5,9 @@ Senders are the components that write to the residual stream, indexed in computa
 ``1 + l * (n_heads + m) + h`` and MLP ``l`` is ``1 + l * (n_heads + 1) + n_heads``, with
 ``m`` = 1 when the model has MLPs and 0 when it is attention-only. Receivers are every
 head's q, k and v input (under grouped-query attention each query head has its own k and v
-input, read through its group's projection: SPEC 4), every MLP's input and the logits. For each row and receiver an
-*ablation mask* over senders says whose terms the receiver reads from the ablated run
-instead of the current one::
+input, read through its group's projection: SPEC 4), every MLP's input and the logits. For
+each row and receiver an *ablation mask* over senders says whose terms the receiver reads
+from the ablated run instead of the current one::
 
     input(receiver) = resid(receiver) - sum over masked senders s of (out_s - ablated_s)
 

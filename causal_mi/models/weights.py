@@ -8,12 +8,13 @@ these tensors instead; the tests hold them to the Hugging Face model's own forwa
 Where the weights come from (see docs/decisions.md, "Architectures"):
 
 - Hugging Face families (Llama, Mistral, Qwen 2/3, Gemma 1/2/3, OLMo 2, Phi-3, GPT-NeoX
-  here; GPT-J, GPT-Neo, OPT, GPT-BigCode, Bloom, Falcon in :mod:`~causal_mi.models.
-  gpt_families`): read from the wrapped HF modules (``bridge.original_model``), the modules the bridge itself
-  runs. Matrices are views (``weight.view(...).transpose(...)``) of those parameters, so no
-  second copy exists; norms, activations and rotary tables are the HF modules themselves,
-  called as the HF forward calls them, so their exact arithmetic (Gemma's ``1 + w`` in
-  float32, Llama 3's rope scaling) is the model's own.
+  here; GPT-J, GPT-Neo, OPT, GPT-BigCode, Bloom, Falcon in
+  :mod:`causal_mi.models.gpt_families`): read from the wrapped HF modules
+  (``bridge.original_model``), the modules the bridge itself runs. Matrices are views
+  (``weight.view(...).transpose(...)``) of those parameters, so no second copy exists;
+  norms, activations and rotary tables are the HF modules themselves, called as the HF
+  forward calls them, so their exact arithmetic (Gemma's ``1 + w`` in float32, Llama 3's
+  rope scaling) is the model's own.
 - TL-native bridges and GPT-2: the bridge's TL-layout properties (``W_Q`` ...), as before.
 
 Every family is described by the same fields; a feature that none of the fields covers is
