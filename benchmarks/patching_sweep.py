@@ -10,6 +10,7 @@ functions need, causal-mi's its two recorded runs.
 
     .venv/bin/python benchmarks/patching_sweep.py --model zoo --repeats 3
     .venv/bin/python benchmarks/patching_sweep.py --model gpt2-small --repeats 1
+    .venv/bin/python benchmarks/patching_sweep.py --model llama-shape --repeats 5
 """
 
 from __future__ import annotations
@@ -79,6 +80,37 @@ def gpt2_small_shape(directory: Path):
         seed=0,
     )
     save_native(TransformerBridge.boot_native(cfg, tokenizer=tok), tok, directory)
+    return f"path:{directory}"
+
+
+def llama_shape(directory: Path):
+    """A randomly initialised Llama-shaped HF model (rotary, grouped-query attention 4:1,
+    SwiGLU, RMSNorm; 12 layers, d_model 768, 12 query / 3 key-value heads, d_mlp 2048,
+    32,000 words: about 123M parameters) with a word-level tokenizer, saved as an HF dir."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    vocab = {"<bos>": 0, "<unk>": 1}
+    vocab.update({f"w{i}": i + 2 for i in range(32000 - 2)})
+    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tk, bos_token="<bos>", eos_token="<bos>", unk_token="<unk>"
+    )
+    fast.save_pretrained(directory)
+    cfg = LlamaConfig(
+        vocab_size=32000,
+        hidden_size=768,
+        intermediate_size=2048,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        num_key_value_heads=3,
+        max_position_embeddings=128,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).eval().save_pretrained(directory)
     return f"path:{directory}"
 
 
@@ -175,7 +207,7 @@ def _probe(args, impl: str, family: str) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=["zoo", "gpt2-small"], default="zoo")
+    ap.add_argument("--model", choices=["zoo", "gpt2-small", "llama-shape"], default="zoo")
     ap.add_argument("--ref", help=argparse.SUPPRESS)  # set for the memory probes
     ap.add_argument("--memory-probe", choices=["tl", "ours"], help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=8)
@@ -189,7 +221,8 @@ def main() -> None:
         return _memory_probe(args)
 
     tmp = tempfile.TemporaryDirectory()
-    args.ref = "zoo:induction-2l" if args.model == "zoo" else gpt2_small_shape(Path(tmp.name))
+    make = {"gpt2-small": gpt2_small_shape, "llama-shape": llama_shape}
+    args.ref = "zoo:induction-2l" if args.model == "zoo" else make[args.model](Path(tmp.name))
     model, tl_sweep, ours = _setup(args)
     dev = args.device
     families = args.families.split(",")

@@ -459,7 +459,12 @@ def init(
     if path.exists():
         _err(f"causal-mi: {path} exists; choose another name")
         raise typer.Exit(EXIT_BAD_INPUT)
-    path.write_text(TEMPLATE.format(model=model))
+    from causal_mi.models.arch import head_groups_comment
+    from causal_mi.models.loading import local_config
+
+    text = TEMPLATE.format(model=model)
+    heads = head_groups_comment(local_config(model) or {})  # the model's heads and kv groups
+    path.write_text(text.replace("\nnodes:", "\n" + heads + "nodes:", 1) if heads else text)
     typer.echo(f"wrote {path}; edit it, then: causal-mi verify {path} --out reports/")
 
 

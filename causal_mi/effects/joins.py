@@ -102,18 +102,32 @@ def _builder(family: str, m: inc.Model, base: inc.Record, src: inc.Record, runs,
     """build(stage, lo, hi) for the chunk ``runs`` sorted by stage, starting at ``p0``."""
     w = m.w
 
-    def head_delta(r: Run) -> torch.Tensor:  # [B, P, d]: the head's new minus old term
+    def head_delta(r: Run) -> torch.Tensor:  # [B, P, d]: the head's new minus old raw term
         la, h = r.layer, r.unit
+        g = w.kv_head(h)  # the key/value head query head h reads
+
+        def part(rec: inc.Record, c: str) -> torch.Tensor:  # [B, 1, P, dh]
+            i = h if c == "q" else g
+            return getattr(rec, c)[la][:, i : i + 1]
+
         # the old z recomputed with the same kernel as the new one, so that an unchanged
         # head cancels exactly in any precision (the record may use fused attention)
         if family == "head_pattern":
-            z = src.pattern[la][:, h] @ base.v[la][:, h]
-            z_old = base.pattern[la][:, h] @ base.v[la][:, h]
+            z = src.pattern[la][:, h] @ base.v[la][:, g]
+            z_old = base.pattern[la][:, h] @ base.v[la][:, g]
         else:
-            z_old = inc.attend(m, *(getattr(base, c)[la][:, h] for c in "qkv"), 0)[0]
-            q, k, v = (getattr(src if family == f"head_{c}" else base, c)[la][:, h] for c in "qkv")
-            z = inc.attend(m, q, k, v, 0)[0]
-        return (z - z_old) @ w.W_O[la][h]
+            one = slice(h, h + 1)
+            z_old = inc.attend(m, la, *(part(base, c) for c in "qkv"), 0, one)[0][:, 0]
+            q, k, v = (part(src if family == f"head_{c}" else base, c) for c in "qkv")
+            z = inc.attend(m, la, q, k, v, 0, one)[0][:, 0]
+        return (z - z_old) @ w.layers[la].W_O[h]
+
+    def attn_delta(la: int, raw_delta: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+        """The residual-stream change of a change ``raw_delta`` in the attention's summed
+        output whose base value is ``old`` (identical where there is no post norm)."""
+        if m.layers[la].post_attn is None:
+            return raw_delta
+        return inc.attn_term(m, la, old + raw_delta) - inc.attn_term(m, la, old)
 
     def component(rec: inc.Record, s: int) -> torch.Tensor:  # what the sub-layer before s adds
         return rec.streams[s] - rec.streams[s - 1]
@@ -134,7 +148,9 @@ def _builder(family: str, m: inc.Model, base: inc.Record, src: inc.Record, runs,
                 la = part[0].layer
                 heads = torch.tensor([r.unit for r in part])
                 dz = src.z[la][:, heads, pos] - base.z[la][:, heads, pos]  # [B, n, dh]
-                delta = torch.einsum("bne,ned->nbd", dz, w.W_O[la][heads])
+                delta = torch.einsum("bne,ned->nbd", dz, w.layers[la].W_O[heads])
+                old = base.attn_raw[la][:, pos].transpose(0, 1) if la in base.attn_raw else None
+                delta = attn_delta(la, delta, old)
             else:
                 delta = (component(src, s) - component(base, s))[:, pos].transpose(0, 1)
             out[torch.arange(n), :, pos - p0] += delta
@@ -143,14 +159,22 @@ def _builder(family: str, m: inc.Model, base: inc.Record, src: inc.Record, runs,
             la = part[0].layer
             idx = torch.tensor([r.unit for r in part])
             d_post = src.post[la][..., idx] - base.post[la][..., idx]  # [B, P, n]
-            delta = torch.einsum("bpn,nd->nbpd", d_post[:, p0:], w.W_out[la][idx])
+            delta = torch.einsum("bpn,nd->nbpd", d_post[:, p0:], w.layers[la].W_out[idx])
+            if m.layers[la].post_mlp is not None:
+                old = base.mlp_raw[la][:, p0:]
+                delta = inc.mlp_term(m, la, old + delta) - inc.mlp_term(m, la, old)
             return start.unsqueeze(0) + delta
         if family == "head_out":
             la = part[0].layer
             heads = _index([r.unit for r in part])
             dz = src.z[la][:, heads, p0:] - base.z[la][:, heads, p0:]  # [B, n, t, dh]
-            return start.unsqueeze(0) + torch.einsum("bnpe,ned->nbpd", dz, w.W_O[la][heads])
-        return start.unsqueeze(0) + torch.stack([head_delta(r)[:, p0:] for r in part])
+            delta = torch.einsum("bnpe,ned->nbpd", dz, w.layers[la].W_O[heads])
+            old = base.attn_raw[la][:, p0:] if la in base.attn_raw else None
+            return start.unsqueeze(0) + attn_delta(la, delta, old)
+        la = part[0].layer
+        delta = torch.stack([head_delta(r)[:, p0:] for r in part])
+        old = base.attn_raw[la][:, p0:] if la in base.attn_raw else None
+        return start.unsqueeze(0) + attn_delta(la, delta, old)
 
     return build
 

@@ -190,9 +190,11 @@ def _incremental_unavailable(model: LoadedModel, task: Task, family: str) -> str
     if family not in FAMILIES_FAST:
         return f"no incremental form of '{family}'"
     try:
-        weights_for(model)
+        w = weights_for(model)
     except UnsupportedArchitecture as exc:
         return str(exc)
+    if family == "resid_mid" and w.parallel:
+        return "a parallel block has no resid_mid (attention and MLP both read resid_pre)"
     return None
 
 

@@ -28,68 +28,61 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
-from causal_mi.models.weights import Weights
+from causal_mi.engine import blocks
+from causal_mi.models.weights import Layer, Weights
 
 
 @dataclass(frozen=True)
-class Layer:
-    """One block's weights in matrix-product form (views, no copies)."""
+class _Flat:
+    """One layer's attention matrices in matrix-product form: ``Wq`` [d_model, head *
+    d_head], ``Wk``/``Wv`` [d_model, kv_head * d_head], ``Wo`` [head * d_head, d_model]
+    (views of the parameters where their layout allows; TL-native ones are small copies)."""
 
-    Wq: torch.Tensor  # [d_model, head * d_head]
-    bq: torch.Tensor  # [head * d_head]
+    Wq: torch.Tensor
+    bq: torch.Tensor | None
     Wk: torch.Tensor
-    bk: torch.Tensor
+    bk: torch.Tensor | None
     Wv: torch.Tensor
-    bv: torch.Tensor
-    Wo: torch.Tensor  # [head * d_head, d_model]
-    bo: torch.Tensor
-    Win: torch.Tensor | None
-    bin: torch.Tensor | None
-    Wout: torch.Tensor | None
-    bout: torch.Tensor | None
-    ln1: tuple[torch.Tensor, torch.Tensor | None] | None
-    ln2: tuple[torch.Tensor, torch.Tensor | None] | None
+    bv: torch.Tensor | None
+    Wo: torch.Tensor
+    bo: torch.Tensor | None
+
+    @staticmethod
+    def of(lw: Layer) -> _Flat:
+        def flat_in(t: torch.Tensor) -> torch.Tensor:  # [n, d, dh] -> [d, n * dh]
+            return t.permute(1, 0, 2).reshape(t.shape[1], -1)
+
+        def flat_b(b: torch.Tensor | None) -> torch.Tensor | None:
+            return None if b is None else b.reshape(-1)
+
+        return _Flat(
+            flat_in(lw.W_Q),
+            flat_b(lw.b_Q),
+            flat_in(lw.W_K),
+            flat_b(lw.b_K),
+            flat_in(lw.W_V),
+            flat_b(lw.b_V),
+            lw.W_O.reshape(-1, lw.W_O.shape[-1]),
+            lw.b_O,
+        )
 
 
 class Model:
-    """A :class:`Weights` arranged for batched products, with the FLOP count of each step."""
+    """A :class:`Weights` with the sizes and the FLOP count of each step of a run."""
 
     def __init__(self, w: Weights):
         self.w = w
-        self.n_layers, self.n_heads = w.n_layers, w.n_heads
-        self.d_model = w.W_E.shape[1]
-        self.d_head = w.W_Q[0].shape[-1]
-        self.d_mlp = 0 if w.attn_only else w.W_in[0].shape[-1]
+        self.layers: list[Layer] = w.layers
+        self.n_layers, self.n_heads, self.n_kv_heads = w.n_layers, w.n_heads, w.n_kv_heads
+        self.d_model = w.d_model
+        self.d_head = w.layers[0].W_Q.shape[-1]
+        self.d_mlp = 0 if w.attn_only else w.layers[0].W_out.shape[0]
         self.vocab = w.W_U.shape[1]
         self.final = 2 * self.n_layers
+        self.parallel = w.parallel
         self._flops: dict[tuple[int, int, int], int] = {}
-        self.masks: dict[tuple, torch.Tensor] = {}  # causal masks by shape (see _causal)
-        H, dh = self.n_heads, self.d_head
-
-        def flat_in(t: torch.Tensor) -> torch.Tensor:  # [H, d, dh] -> [d, H*dh]
-            return t.permute(1, 0, 2).reshape(t.shape[1], H * dh)
-
-        self.layers = [
-            Layer(
-                flat_in(w.W_Q[i]),
-                w.b_Q[i].reshape(-1),
-                flat_in(w.W_K[i]),
-                w.b_K[i].reshape(-1),
-                flat_in(w.W_V[i]),
-                w.b_V[i].reshape(-1),
-                w.W_O[i].reshape(H * dh, -1),
-                w.b_O[i],
-                None if w.attn_only else w.W_in[i],
-                None if w.attn_only else w.b_in[i],
-                None if w.attn_only else w.W_out[i],
-                None if w.attn_only else w.b_out[i],
-                w.ln1[i] if w.ln1 is not None else None,
-                w.ln2[i] if w.ln2 is not None else None,
-            )
-            for i in range(self.n_layers)
-        ]
+        self.flat = [_Flat.of(lw) for lw in w.layers]
 
     @property
     def device(self) -> torch.device:
@@ -99,27 +92,25 @@ class Model:
     def dtype(self) -> torch.dtype:
         return self.w.W_E.dtype
 
-    def norm(self, x: torch.Tensor, params) -> torch.Tensor:
-        w = self.w
-        if w.norm == "none":
-            return x
-        weight, bias = params if params is not None else (None, None)
-        if w.norm == "LN":
-            return F.layer_norm(x, (x.shape[-1],), weight, bias, w.eps)
-        x = F.rms_norm(x, (x.shape[-1],), weight, w.eps)
-        return x + bias if bias is not None else x
-
     # FLOPs (multiply-adds x 2) of one row (one prompt) going through stage ``s`` ------------
     def stage_flops(self, s: int, tokens: int, keys: int, last: bool) -> int:
         """``tokens`` positions recomputed, attending over ``keys`` positions; ``last``: the
         queries and the output are needed at the last position only."""
-        d, hd = self.d_model, self.n_heads * self.d_head
+        d, hq = self.d_model, self.n_heads * self.d_head
+        hkv = self.n_kv_heads * self.d_head
         if s == self.final:
             return 2 * d * self.vocab
+        q_rows = 1 if last else tokens
         if s % 2 == 0:
-            q_rows = 1 if last else tokens
-            return 2 * d * hd * (2 * tokens + q_rows) + 2 * hd * d * q_rows + 4 * hd * keys * q_rows
-        return 0 if self.d_mlp == 0 else 4 * d * self.d_mlp * (1 if last else tokens)
+            return (
+                2 * d * (2 * hkv * tokens + hq * q_rows)
+                + 2 * hq * d * q_rows
+                + 4 * hq * keys * q_rows
+            )
+        if self.d_mlp == 0:
+            return 0
+        gated = self.layers[0].W_gate is not None
+        return (6 if gated else 4) * d * self.d_mlp * q_rows
 
     def run_flops(self, stage: int, p0: int, length: int) -> int:
         """FLOPs per prompt of a run joining at ``stage`` with first changed position ``p0``."""
@@ -144,82 +135,89 @@ class Record:
     streams: list[torch.Tensor]  # per stage [B, P, d]
     logits: torch.Tensor  # [B, vocab] at the last position
     q: list[torch.Tensor] = field(default_factory=list)  # per layer [B, H, P, d_head]
-    k: list[torch.Tensor] = field(default_factory=list)
+    k: list[torch.Tensor] = field(default_factory=list)  # per layer [B, H_kv, P, d_head]
     v: list[torch.Tensor] = field(default_factory=list)
     z: list[torch.Tensor] = field(default_factory=list)
     pattern: list[torch.Tensor] = field(default_factory=list)  # per layer [B, H, P, P]
     post: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> [B, P, d_mlp]
+    # the attention's / MLP's summed output before a post norm, for layers that have one
+    attn_raw: dict[int, torch.Tensor] = field(default_factory=dict)
+    mlp_raw: dict[int, torch.Tensor] = field(default_factory=dict)
 
     def stream(self, s: int) -> torch.Tensor:
         return self.streams[s]
 
 
-def _heads(x: torch.Tensor, H: int) -> torch.Tensor:
-    """[R, P, H*dh] -> [R, H, P, dh]."""
-    R, P, _ = x.shape
-    return x.view(R, P, H, -1).transpose(1, 2)
-
-
-def _causal(
-    m: Model, q_from: int, n_q: int, n_k: int, device, allowed: bool = False
-) -> torch.Tensor:
-    """True where query ``q_from + i`` must not see key ``j`` (``allowed``: where it may);
-    kept on the model, since the same shapes recur in every chunk."""
-    key = (q_from, n_q, n_k, str(device), allowed)
-    mask = m.masks.get(key)
-    if mask is None:
-        if len(m.masks) > 4096:
-            m.masks.clear()
-        qi = torch.arange(q_from, q_from + n_q, device=device)[:, None]
-        kj = torch.arange(n_k, device=device)[None, :]
-        mask = m.masks[key] = kj <= qi if allowed else kj > qi
-    return mask
-
-
 def attend(
-    m: Model, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_from: int
+    m: Model,
+    layer: int,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    q_from: int,
+    heads=slice(None),
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(z [R, H, Pq, dh], pattern [R, H, Pq, Pk]) for queries at positions ``q_from..`` over
-    the keys and values given (positions ``0..``)."""
-    scores = (q @ k.transpose(-1, -2)) / m.w.attn_scale
-    mask = _causal(m, q_from, q.shape[-2], k.shape[-2], q.device)
-    pattern = scores.masked_fill(mask, float("-inf")).softmax(-1)
-    return pattern @ v, pattern
+    the keys and values given (positions ``0..``; grouped key/value heads are expanded);
+    ``heads``: the query heads ``q`` holds (all by default)."""
+    z, pattern = blocks.attend(m.layers[layer], q, k, v, q_from, heads=heads)
+    return z, pattern
 
 
-def attend_fused(m: Model, q, k, v, q_from: int) -> torch.Tensor:
-    """z of :func:`attend` through PyTorch's fused attention (no pattern kept)."""
-    mask = _causal(m, q_from, q.shape[-2], k.shape[-2], q.device, allowed=True)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0 / m.w.attn_scale)
+def attend_fused(m: Model, layer: int, q, k, v, q_from: int) -> torch.Tensor:
+    """z of :func:`attend`, through PyTorch's fused attention where the layer allows."""
+    return blocks.attend(m.layers[layer], q, k, v, q_from, keep_pattern=False)[0]
+
+
+def attn_raw(m: Model, layer: int, z: torch.Tensor) -> torch.Tensor:
+    """The attention's summed output [R, Pq, d] of ``z`` [R, H, Pq, dh] (all heads plus
+    b_O), before any post-attention norm."""
+    R, H, Pq, dh = z.shape
+    f = m.flat[layer]
+    return blocks.linear(z.transpose(1, 2).reshape(R, Pq, H * dh), f.Wo, f.bo)
+
+
+def attn_term(m: Model, layer: int, raw: torch.Tensor) -> torch.Tensor:
+    """What the attention adds to the residual stream, given its summed output ``raw``."""
+    return blocks.norm(m.layers[layer].post_attn, raw)
+
+
+def mlp_term(m: Model, layer: int, raw: torch.Tensor) -> torch.Tensor:
+    """What the MLP adds to the residual stream, given its output ``raw``."""
+    return blocks.norm(m.layers[layer].post_mlp, raw)
 
 
 def project(m: Model, layer: int, z: torch.Tensor) -> torch.Tensor:
-    """The attention output [R, Pq, d] of ``z`` [R, H, Pq, dh] (all heads plus b_O)."""
-    R, H, Pq, dh = z.shape
+    """The attention's residual-stream term [R, Pq, d] of ``z`` [R, H, Pq, dh]."""
+    return attn_term(m, layer, attn_raw(m, layer, z))
+
+
+def mlp(
+    m: Model, layer: int, resid: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(post-activation [.., d_mlp], output before any post norm, residual-stream term) of
+    layer's MLP reading ``resid`` [.., d]."""
     lw = m.layers[layer]
-    return torch.addmm(lw.bo, z.transpose(1, 2).reshape(R * Pq, H * dh), lw.Wo).view(R, Pq, -1)
+    post = blocks.mlp_post(m.w, lw, blocks.norm(lw.ln2, resid))
+    raw = blocks.mlp_out(lw, post)
+    return post, raw, mlp_term(m, layer, raw)
 
 
-def mlp(m: Model, layer: int, resid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(post-activation [.., d_mlp], output [.., d]) of layer's MLP on ``resid`` [.., d]."""
-    lw = m.layers[layer]
-    x = m.norm(resid, lw.ln2)
-    shape = x.shape[:-1]
-    pre = torch.addmm(lw.bin, x.reshape(-1, x.shape[-1]), lw.Win)
-    post = m.w.act(pre)
-    out = torch.addmm(lw.bout, post, lw.Wout)
-    return post.view(*shape, -1), out.view(*shape, -1)
+def qkv(m: Model, layer: int, x: torch.Tensor, first: int = 0, queries_from: int = 0):
+    """q [R, H, P - queries_from, dh] (for positions ``queries_from..``), k, v [R, H_kv, P, dh]
+    of normalized ``x`` [R, P, d] whose first row is position ``first``: after the q/k norms
+    and the rotary embedding, as attention reads them."""
+    lw, f = m.layers[layer], m.flat[layer]
 
+    def heads(t: torch.Tensor, n: int) -> torch.Tensor:  # [R, P, n * dh] -> [R, n, P, dh]
+        return t.view(t.shape[0], t.shape[1], n, -1).transpose(1, 2)
 
-def qkv(m: Model, layer: int, x: torch.Tensor, queries_from: int = 0):
-    """q (for positions ``queries_from..``), k, v [R, H, P, dh] of normalized ``x`` [R, P, d]."""
-    lw = m.layers[layer]
-    R, P, d = x.shape
-    flat = x.reshape(R * P, d)
-    k = _heads(torch.addmm(lw.bk, flat, lw.Wk).view(R, P, -1), m.n_heads)
-    v = _heads(torch.addmm(lw.bv, flat, lw.Wv).view(R, P, -1), m.n_heads)
-    xq = x[:, queries_from:].reshape(-1, d)
-    q = _heads(torch.addmm(lw.bq, xq, lw.Wq).view(R, P - queries_from, -1), m.n_heads)
+    k = heads(blocks.linear(x, f.Wk, f.bk), m.n_kv_heads)
+    v = heads(blocks.linear(x, f.Wv, f.bv), m.n_kv_heads)
+    q = heads(blocks.linear(x[:, queries_from:], f.Wq, f.bq), m.n_heads)
+    q, k = blocks.qk_norm(lw, "q", q), blocks.qk_norm(lw, "k", k)
+    q = blocks.rotate(lw, q, first + queries_from)
+    k = blocks.rotate(lw, k, first)
     return q, k, v
 
 
@@ -234,28 +232,30 @@ def record(
     logits, and per layer what ``keep`` names (``q``, ``k``, ``v``, ``z``, ``pattern``) plus
     the MLP post-activations of ``post_layers``. ``noise`` [B, P, d] is added to the
     embeddings (causal-tracing corruption)."""
-    w = m.w
-    B, P = tokens.shape
-    resid = w.W_E[tokens] + w.W_pos[:P]
-    if noise is not None:
-        resid = resid + noise
+    resid = blocks.embed(m.w, tokens, noise)
     rec = Record(tokens, [resid], torch.empty(0))
     for layer in range(m.n_layers):
         lw = m.layers[layer]
-        q, k, v = qkv(m, layer, m.norm(resid, lw.ln1))
+        q, k, v = qkv(m, layer, blocks.norm(lw.ln1, resid))
         if "pattern" in keep:
-            z, pattern = attend(m, q, k, v, 0)
+            z, pattern = attend(m, layer, q, k, v, 0)
         else:
-            z, pattern = attend_fused(m, q, k, v, 0), None
+            z, pattern = attend_fused(m, layer, q, k, v, 0), None
         for name, t in (("q", q), ("k", k), ("v", v), ("z", z), ("pattern", pattern)):
             if name in keep:
                 getattr(rec, name).append(t)
-        resid = resid + project(m, layer, z)
+        raw = attn_raw(m, layer, z)
+        if lw.post_attn is not None:
+            rec.attn_raw[layer] = raw
+        pre = resid
+        resid = resid + attn_term(m, layer, raw)
         rec.streams.append(resid)
         if m.d_mlp:
-            post, out = mlp(m, layer, resid)
+            post, raw, out = mlp(m, layer, pre if m.parallel else resid)
             if layer in post_layers:
                 rec.post[layer] = post
+            if lw.post_mlp is not None:
+                rec.mlp_raw[layer] = raw
             resid = resid + out
         rec.streams.append(resid)
     rec.logits = unembed(m, resid[:, -1])
@@ -287,6 +287,8 @@ def record_pair(
             both.logits[sl],
             **{k: [t[sl] for t in getattr(both, k)] for k in keep},
             post={la: t[sl] for la, t in both.post.items()},
+            attn_raw={la: t[sl] for la, t in both.attn_raw.items()},
+            mlp_raw={la: t[sl] for la, t in both.mlp_raw.items()},
         )
 
     return half(slice(0, n), keep_a), half(slice(n, None), keep_b)
@@ -294,8 +296,7 @@ def record_pair(
 
 def unembed(m: Model, last: torch.Tensor) -> torch.Tensor:
     """Logits of the final residual stream at one position [R, d] -> [R, vocab]."""
-    x = m.norm(last, m.w.ln_final)
-    return torch.addmm(m.w.b_U, x, m.w.W_U)
+    return blocks.unembed(m.w, last)
 
 
 # The stream a run starts from: build(stage, lo, hi) -> [hi - lo, B, P - p0, d] for the runs
@@ -307,11 +308,14 @@ def resume(m: Model, base: Record, stages: list[int], p0: int, build: Build) -> 
     """Logits [N, B, vocab] at the last position of N patched runs on ``base``.
 
     Run i joins at ``stages[i]`` (ascending) with a stream that equals the base stream before
-    position ``p0``; everything from its stage on is recomputed for positions ``>= p0``."""
+    position ``p0``; everything from its stage on is recomputed for positions ``>= p0``. In a
+    parallel block the MLP reads the block's input, so each run also carries the stream
+    before the attention (for runs joining after it: the base run's)."""
     N = len(stages)
     B, P = base.tokens.shape
     last_attn = m.final - 2
     active: torch.Tensor | None = None  # [n, B, t, d]
+    pre: torch.Tensor | None = None  # parallel blocks: [n, B, t, d] before the attention
     i = 0
     for s in range(stages[0], m.final + 1):
         j = i
@@ -322,6 +326,11 @@ def resume(m: Model, base: Record, stages: list[int], p0: int, build: Build) -> 
             if s > last_attn:
                 new = new[:, :, -1:]
             active = new if active is None else torch.cat([active, new])
+            if m.parallel and s % 2 == 1 and s < m.final:
+                start = base.streams[s - 1][:, p0:]
+                start = start[:, -1:] if s > last_attn else start
+                old = start.unsqueeze(0).expand(j - i, -1, -1, -1)
+                pre = old if pre is None else torch.cat([pre, old])
             i = j
         if s == m.final:
             break
@@ -331,15 +340,19 @@ def resume(m: Model, base: Record, stages: list[int], p0: int, build: Build) -> 
         if sub == 0:
             lw = m.layers[layer]
             q_from = t - 1 if s == last_attn else 0
-            q, k, v = qkv(m, layer, m.norm(x, lw.ln1), q_from)
+            q, k, v = qkv(m, layer, blocks.norm(lw.ln1, x), p0, q_from)
             if p0 > 0:  # positions before p0: the base run's keys and values
                 kp = base.k[layer][:, :, :p0].unsqueeze(0).expand(n, -1, -1, -1, -1)
                 vp = base.v[layer][:, :, :p0].unsqueeze(0).expand(n, -1, -1, -1, -1)
                 k = torch.cat([kp.reshape(n * B, *kp.shape[2:]), k], dim=2)
                 v = torch.cat([vp.reshape(n * B, *vp.shape[2:]), v], dim=2)
-            x = x[:, q_from:] + project(m, layer, attend_fused(m, q, k, v, p0 + q_from))
+            if m.parallel:
+                pre = x[:, q_from:].view(n, B, -1, d)
+            x = x[:, q_from:] + project(m, layer, attend_fused(m, layer, q, k, v, p0 + q_from))
         elif m.d_mlp:
-            x = x + mlp(m, layer, x)[1]
+            read = pre.reshape(n * B, -1, d) if m.parallel else x
+            x = x + mlp(m, layer, read)[2]
+            pre = None
         active = x.view(n, B, -1, d)
     return unembed(m, active[:, :, -1].reshape(N * B, -1)).view(N, B, -1)
 

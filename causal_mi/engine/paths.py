@@ -3,13 +3,12 @@
 The ablated outputs every receiver may read come from the bucket's corrupt prompts
 (``corrupt``), their per-position mean (``mean``) or zeros (``zero``), computed once per
 bucket. Conditions are stacked along rows like hook conditions. With a task corrupted by
-noise, the corrupt run and corrupt-based conditions read ``W_E[tokens] + noise`` as their
-embeddings (see :func:`_noised`).
+noise, the corrupt run and corrupt-based conditions read the embeddings plus noise as their
+embeddings (the noise enters once, where the bridge engine adds it: the ``embed`` site).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -49,22 +48,6 @@ def plan_masks(plan: EdgePlan, w: Weights) -> EdgeMasks:
         else:
             m.logits[0, sender] = not fill
     return m
-
-
-def _noised(
-    w: Weights, tokens: torch.Tensor, noise: torch.Tensor | None
-) -> tuple[Weights, torch.Tensor]:
-    """Weights and tokens whose embedding lookup gives ``W_E[tokens] + noise``.
-
-    The functional forward embeds by ``W_E[tokens] + W_pos``; with noise, the embedding table
-    becomes one row per (row, position), already noised, and the tokens index those rows, so
-    the noise enters once, where the bridge engine adds it (the ``embed`` site)."""
-    if noise is None:
-        return w, tokens
-    R, L = tokens.shape
-    table = (w.W_E[tokens] + noise).reshape(R * L, -1)
-    rows = torch.arange(R * L, device=tokens.device).view(R, L)
-    return dataclasses.replace(w, W_E=table), rows
 
 
 def _cat(parts: list[EdgeMasks]) -> EdgeMasks:
@@ -116,11 +99,9 @@ def run_edge_conditions(
         step = engine.max_rows
         parts = [
             forward(
-                *_noised(
-                    w,
-                    b.corrupt[lo : lo + step],
-                    None if b.noise is None else b.noise[lo : lo + step],
-                )
+                w,
+                b.corrupt[lo : lo + step],
+                noise=None if b.noise is None else b.noise[lo : lo + step],
             ).senders
             for lo in range(0, b.corrupt.shape[0], step)
         ]
@@ -128,7 +109,7 @@ def run_edge_conditions(
         ablated["mean"] = ablated["corrupt"].mean(0, keepdim=True)
     if "zero" in sources:
         ablated["zero"] = torch.zeros(
-            1, n_senders(w), b.length, w.W_E.shape[1], dtype=w.W_E.dtype, device=w.W_E.device
+            1, n_senders(w), b.length, w.d_model, dtype=w.W_E.dtype, device=w.W_E.device
         )
     masks = [plan_masks(c.edges, w) for c in conds]  # type: ignore[arg-type]
     for (c_lo, c_hi, e_lo, e_hi), hit in zip(chunks, hits, strict=True):
@@ -147,8 +128,8 @@ def run_edge_conditions(
                 for src in (conds[i].edges.source for i in chunk)
             ]
         )  # type: ignore[union-attr]
-        w_rows, tokens = _noised(w, tokens, rows_noise(b, [conds[i] for i in chunk], e_lo, e_hi))
-        logits = forward(w_rows, tokens, mk, abl).logits
+        noise = rows_noise(b, [conds[i] for i in chunk], e_lo, e_hi)
+        logits = forward(w, tokens, mk, abl, noise).logits
         k = len(chunk)
         m = metric(
             logits,

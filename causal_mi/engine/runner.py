@@ -25,7 +25,16 @@ import torch
 from causal_mi.engine.cache import RunCache, condition_key, example_key, scope_key
 from causal_mi.engine.plan import Condition, Patch
 from causal_mi.errors import InputError
-from causal_mi.models.adapter import heads_first, hook_point
+from causal_mi.models.adapter import (
+    GQA_UNSUPPORTED,
+    attention_hook,
+    grouped_layer,
+    heads_first,
+    hook_point,
+    kv_groups,
+    missing_activation,
+    ungrouped,
+)
 from causal_mi.models.loading import LoadedModel
 from causal_mi.spec.sites import Kind, Site
 from causal_mi.tasks.base import Noise, Task
@@ -89,6 +98,15 @@ class Engine:
         self.device = model.device
         self.max_rows = max(1, int(max_rows))
         self.progress = progress
+        self.kv = kv_groups(self.bridge)  # grouped-query attention (None: one kv per head)
+        self._names: dict[str, str] = {}
+
+    def _hook(self, name: str) -> str:
+        """The bridge hook a plan's hook name is read and written at (see
+        :func:`causal_mi.models.adapter.attention_hook`)."""
+        if name not in self._names:
+            self._names[name] = attention_hook(self.bridge, name)
+        return self._names[name]
 
     # public ------------------------------------------------------------------------------
     def run(
@@ -102,6 +120,11 @@ class Engine:
 
         With a ``checkpoint_dir`` every finished pass is saved and reused by a rerun of the
         same run (same weights, examples, conditions and metric)."""
+        names = {h for c in conditions for p in c.patches for h in (p.hook, p.read_hook, p.minus)}
+        names |= {h for c in conditions for _, h in c.record}
+        why = missing_activation(self.bridge, {self._hook(h) for h in names if h})
+        if why:
+            raise InputError(why, file=self.model.source)
         ckpt = self._cache(task, metric)
         n = len(task)
         clean = np.zeros(n)
@@ -249,9 +272,9 @@ class Engine:
         for cond in conditions:
             for p in cond.patches:
                 if p.source in ("clean", "corrupt"):
-                    need[p.source].add(p.read_hook)
+                    need[p.source].add(self._hook(p.read_hook))
                 elif p.source == "mean":
-                    need["corrupt"].add(p.read_hook)
+                    need["corrupt"].add(self._hook(p.read_hook))
         cache: dict[str, dict[str, torch.Tensor]] = {}
         last: dict[str, torch.Tensor] = {}
         for base in ("clean", "corrupt"):
@@ -290,29 +313,34 @@ class Engine:
         for ci, cond in enumerate(conds):
             rows = slice(ci * n_e, (ci + 1) * n_e)
             for p in cond.patches:
-                ops.setdefault(p.hook, []).append((rows, p))
+                ops.setdefault(self._hook(p.hook), []).append((rows, p))
             for key, h in cond.record:
-                recs.setdefault(h, []).append((rows, key))
+                recs.setdefault(self._hook(h), []).append((rows, key))
         captured: dict[str, torch.Tensor] = {}
         current: dict[str, torch.Tensor] = {}  # this pass's values of ``minus`` hooks
         minus_hooks = {p.minus for c in conds for p in c.patches if p.minus}
         L = b.length
+        expand, grouped = self._grouped_hooks(set(ops) | set(recs))
 
         def source(p: Patch, act_rows: torch.Tensor, rows: slice) -> torch.Tensor:
             if p.source == "zero":
                 value = torch.zeros_like(act_rows)
             elif p.source == "mean":
-                value = cache["mean"][p.read_hook].expand_as(act_rows)
+                value = _per_query_head(cache["mean"][self._hook(p.read_hook)], act_rows)
+                value = value.expand_as(act_rows)
             elif p.source.startswith("recorded:"):
                 value = recorded[p.source.split(":", 1)[1]][L][e_lo:e_hi]
             else:
-                value = cache[p.source][p.read_hook][e_lo:e_hi]
+                value = cache[p.source][self._hook(p.read_hook)][e_lo:e_hi]
+            value = _per_query_head(value, act_rows)
             if p.minus:
                 value = value - current[p.minus][rows]
             return value
 
         def make(hook_name: str):
             def fn(act: torch.Tensor, hook) -> torch.Tensor:
+                if hook_name in expand:  # grouped key/value: one copy per query head
+                    act = act.repeat_interleave(self.kv.group, dim=2)
                 if hook_name in ops:
                     act = act.clone()
                     for rows, p in ops[hook_name]:
@@ -326,17 +354,33 @@ class Engine:
 
             return fn
 
-        hooks = [(h, make(h)) for h in sorted(set(ops) | set(recs) | minus_hooks)]
+        hooks = [(h, make(h)) for h in sorted(set(ops) | set(recs) | minus_hooks | expand)]
         noise = rows_noise(b, conds, e_lo, e_hi)
-        if any(heads_first(h) for h in ops):
-            logits = self._pattern_forward(tokens, hooks, noise)
-        else:
-            logits = self._forward(tokens, hooks, noise)
+        with ungrouped(self.kv, grouped):
+            if any(heads_first(h) for h in ops):
+                logits = self._pattern_forward(tokens, hooks, noise)
+            else:
+                logits = self._forward(tokens, hooks, noise)
         answer = b.answer[e_lo:e_hi].repeat(len(conds))
         wrong = b.wrong[e_lo:e_hi].repeat(len(conds))
         ref = clean_logp[e_lo:e_hi].repeat(len(conds), 1)
         m = metric(logits, answer, wrong, ref).reshape(len(conds), n_e)
         return m, captured
+
+    def _grouped_hooks(self, touched: set[str]) -> tuple[set[str], set[int]]:
+        """(key and value hooks to expand per query head, their layers) for a pass touching
+        ``touched`` hooks on a grouped-query model; refuses where the bridge cannot."""
+        if self.kv is None:
+            return set(), set()
+        layers = self.kv.expand_layers(
+            {la for h in touched if (la := grouped_layer(h)) is not None}
+        )
+        if layers is None:
+            raise InputError(
+                GQA_UNSUPPORTED.format(cls=self.kv.bridge_class), file=self.model.source
+            )
+        names = {self._hook(f"blocks.{la}.attn.hook_k") for la in layers}
+        return names | {f"blocks.{la}.attn.hook_v" for la in layers}, layers
 
 
 def bucket_keys(conds: Sequence[Condition], ex_keys: Sequence[str]) -> list[str]:
@@ -440,6 +484,14 @@ def rows_noise(b: _Bucket, conds: Sequence[Condition], e_lo: int, e_hi: int) -> 
         return None
     part = b.noise[e_lo:e_hi]
     return torch.cat([part if c.base == "corrupt" else torch.zeros_like(part) for c in conds])
+
+
+def _per_query_head(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A key/value activation [rows, pos, kv_head, d_head] expanded to the query heads of
+    ``like`` (unchanged where the head counts already agree)."""
+    if value.dim() == 4 and like.dim() == 4 and value.shape[2] != like.shape[2]:
+        return value.repeat_interleave(like.shape[2] // value.shape[2], dim=2)
+    return value
 
 
 def _add(noise: torch.Tensor):

@@ -10,6 +10,7 @@ the bridge applies it inside the attention, so a replaced pattern re-weights the
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from causal_mi.spec.sites import Kind, Site
@@ -67,3 +68,144 @@ def hook_point(site: Site) -> HookPoint:
     if k is Kind.EMBED:
         return HookPoint("blocks.0.hook_resid_pre")
     raise ValueError(f"{site} has no activation to patch (logits are the model's output)")
+
+
+# Grouped-query attention (SPEC 4, v1.1) --------------------------------------------------------
+# ``LxHy.q|k|v`` is query head y's own input. Under grouped-query (or multi-query) attention
+# several query heads read one key/value head, and the bridge's ``hook_k`` / ``hook_v`` carry
+# the key/value heads. For a pass that patches a key or value, the engine expands the grouped
+# key and value of that layer per query head (each query head gets its own copy, exactly what
+# the attention would read) and tells the attention not to expand them again, so a patch of
+# ``LxHy.k`` changes the key head y reads and no other head's.
+
+GQA_UNSUPPORTED = (
+    "this grouped-query model's attention ({cls}) expands its key/value heads inside a "
+    "module causal-mi cannot reach, so a per-query-head key or value (LxHy.k, LxHy.v) cannot "
+    "be patched through hooks on it; patch the head's output (LxHy) or its query instead"
+)
+
+
+_JOINT = ("JointQKVAttentionBridge", "JointQKVPositionEmbeddingsAttentionBridge")
+
+
+@dataclass(frozen=True)
+class KVGroups:
+    """Where a bridge's attention groups key/value heads: ``group`` query heads per key/value
+    head, and what its attention reads to expand them: per layer, the HF module's
+    ``num_key_value_groups`` (``modules``), or for fused-qkv attention the bridge config's
+    ``n_key_value_heads`` (``configs``, shared by every layer)."""
+
+    group: int
+    n_heads: int
+    modules: tuple  # per layer: the HF attention module (None where it cannot be ungrouped)
+    configs: tuple  # config objects read by fused-qkv attention (all layers at once)
+    bridge_class: str
+
+    def expand_layers(self, layers: set[int]) -> set[int] | None:
+        """The layers whose keys and values a pass touching ``layers`` must expand (a shared
+        config expands every layer), or None when this bridge cannot."""
+        if not layers:
+            return set()
+        if self.configs:
+            return set(range(len(self.modules)))
+        return None if any(self.modules[la] is None for la in layers) else set(layers)
+
+
+def kv_groups(bridge) -> KVGroups | None:
+    """The key/value grouping of ``bridge`` (None: one key/value head per query head)."""
+    cfg = bridge.cfg
+    n_kv = getattr(cfg, "n_key_value_heads", None) or cfg.n_heads
+    if n_kv == cfg.n_heads:
+        return None
+    mods, classes, configs = [], set(), []
+    for blk in bridge.blocks:
+        attn = blk.attn
+        classes.add(type(attn).__name__)
+        hf = getattr(attn, "original_component", None)
+        ok = _reconstructs(attn) and hasattr(hf, "num_key_value_groups")
+        mods.append(hf if ok else None)
+        own = getattr(attn, "config", None)
+        if own is not None and all(own is not c for c in configs):
+            configs.append(own)
+    joint = classes <= set(_JOINT)
+    if joint and all(c is not cfg for c in configs):
+        configs.append(cfg)
+    return KVGroups(
+        cfg.n_heads // n_kv,
+        cfg.n_heads,
+        tuple(mods),
+        tuple(configs) if joint else (),
+        ", ".join(sorted(classes)),
+    )
+
+
+def attention_hook(bridge, name: str) -> str:
+    """The hook a q/k head-input site reads and writes on ``bridge``: the query or key as
+    attention reads it (after any q/k norm and the rotary embedding, ``hook_rot_q|k``) where
+    the bridge has that hook, so a head's patch never reaches another head through a norm
+    over all heads (OLMo 2); the name unchanged otherwise."""
+    for short, rot in ((".attn.hook_q", ".attn.hook_rot_q"), (".attn.hook_k", ".attn.hook_rot_k")):
+        if name.endswith(short):
+            candidate = name[: -len(short)] + rot
+            layer = int(name.split(".")[1])
+            if candidate in bridge.hook_dict and _reconstructs(bridge.blocks[layer].attn):
+                return candidate
+    return name
+
+
+def _reconstructs(attn) -> bool:
+    """True for the bridge attention that runs (and fires hooks on) every step itself:
+    rotated q/k hooks, and the key/value expansion it reads from the HF module. Other bridge
+    attentions declare ``hook_rot_q|k`` without firing them."""
+    return type(attn).__name__ == "PositionEmbeddingsAttentionBridge"
+
+
+def grouped_layer(name: str) -> int | None:
+    """The layer of a key or value hook (``blocks.L.attn.hook_k|hook_rot_k|hook_v``)."""
+    parts = name.split(".")
+    if len(parts) == 4 and parts[0] == "blocks" and parts[3] in ("hook_k", "hook_rot_k", "hook_v"):
+        return int(parts[1])
+    return None
+
+
+@contextmanager
+def ungrouped(groups: KVGroups | None, layers: set[int]):
+    """Within the block, the attention of ``layers`` reads keys and values already expanded
+    per query head (the engine's hooks expand them); restored on exit."""
+    if groups is None or not layers:
+        yield
+        return
+    saved: list[tuple[object, str, int]] = []
+    try:
+        if groups.configs:
+            for c in groups.configs:
+                saved.append((c, "n_key_value_heads", c.n_key_value_heads))
+                c.n_key_value_heads = groups.n_heads
+        else:
+            for la in sorted(layers):
+                mod = groups.modules[la]
+                saved.append((mod, "num_key_value_groups", mod.num_key_value_groups))
+                mod.num_key_value_groups = 1
+        yield
+    finally:
+        for obj, name, value in saved:
+            setattr(obj, name, value)
+
+
+def missing_activation(bridge, names: set[str]) -> str | None:
+    """A sentence naming the first of ``names`` (hook names) the bridge lacks, and why, or
+    None when it has them all. In a parallel block (GPT-NeoX, GPT-J, Phi) the attention and
+    the MLP both read ``resid_pre``, so there is no ``resid_mid`` between them."""
+    have = bridge.hook_dict
+    for name in sorted(names):
+        if name in have:
+            continue
+        parts = name.split(".")
+        if parts[-1] == "hook_resid_mid":
+            return (
+                f"L{parts[1]}.resid_mid does not exist in this model: its blocks run attention "
+                "and MLP in parallel, both reading resid_pre; use resid_pre, resid_post, "
+                "attn_out (the heads) or the MLP's sites instead"
+            )
+        return f"this model has no activation '{name}' for the site asked for"
+    return None

@@ -55,7 +55,7 @@ def _sha256(directory: Path) -> str:
     return h.hexdigest()
 
 
-def _load_dir(directory: Path, device: str) -> Any:
+def _load_dir(directory: Path, device: str, dtype: str = "float32") -> Any:
     if is_native_dir(directory):
         return load_native(directory, device=device)
     cfg = directory / "config.json"
@@ -68,16 +68,30 @@ def _load_dir(directory: Path, device: str) -> Any:
             f"{cfg} has neither 'model_type' (an HF model) nor 'causal_mi_format' "
             "(a causal-mi TL-native model)"
         )
-    return _boot_transformers(str(directory), device)
+    return _boot_transformers(str(directory), device, dtype)
 
 
-def _boot_transformers(name: str, device: str) -> Any:
+def _boot_transformers(name: str, device: str, dtype: str = "float32") -> Any:
+    """Boot an HF checkpoint through the bridge, its weights loaded in ``dtype`` directly (a
+    bf16 checkpoint asked for in bf16 is never materialized in fp32: half the peak memory)."""
+    import torch
     import transformer_lens.model_bridge.sources.transformers  # noqa: F401  (registers boot)
     from transformer_lens.model_bridge import TransformerBridge
 
-    bridge = TransformerBridge.boot_transformers(name, device=device)
+    bridge = TransformerBridge.boot_transformers(name, device=device, dtype=getattr(torch, dtype))
     bridge.eval()
     return bridge
+
+
+def _d_mlp(bridge: Any) -> int:
+    """The MLP width: the HF config's own field where it has one (the bridge's ``d_mlp``
+    defaults to 4 x d_model for families that name it differently, e.g. OPT's ``ffn_dim``)."""
+    hf = getattr(getattr(bridge, "original_model", None), "config", None)
+    for key in ("intermediate_size", "ffn_dim", "n_inner"):
+        value = getattr(hf, key, None) if hf is not None else None
+        if isinstance(value, int) and value > 0:
+            return value
+    return int(bridge.cfg.d_mlp or 0)
 
 
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
@@ -135,9 +149,9 @@ def load_model(
         raise fail(f"model '{ref}' must start with zoo:, hf: or path:")
     try:
         if directory is not None:
-            bridge = _load_dir(directory, device)
+            bridge = _load_dir(directory, device, PRECISIONS[precision])
         else:
-            bridge = _boot_transformers(name, device)
+            bridge = _boot_transformers(name, device, PRECISIONS[precision])
     except ModelLoadError:
         raise
     except Exception as exc:  # third-party loaders raise anything; the user needs the reason
@@ -156,9 +170,26 @@ def load_model(
     dims = ModelDims(
         n_layers=cfg.n_layers,
         n_heads=cfg.n_heads,
-        d_mlp=int(cfg.d_mlp or 0),
+        d_mlp=_d_mlp(bridge),
         attn_only=bool(cfg.attn_only),
     )
     tokens = TokenizerView(bridge)
     digest = _sha256(directory) if directory is not None else ""
     return LoadedModel(bridge, ref, str(directory or name), dims, tokens, digest, device, precision)
+
+
+def local_config(ref: str, base_dir: Path | None = None) -> dict | None:
+    """The config.json of a ``zoo:`` model or a local ``path:`` / ``hf:`` directory, read
+    without loading the model (None where there is none to read)."""
+    scheme, _, name = ref.partition(":")
+    base = base_dir or Path.cwd()
+    if scheme == "zoo":
+        directory = ZOO_DIR / name
+    elif scheme in ("path", "hf"):
+        directory = Path(name) if Path(name).is_absolute() else base / name
+    else:
+        return None
+    try:
+        return json.loads((directory / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
