@@ -118,8 +118,36 @@ class Engine:
     ) -> RunResult:
         """Metric values of every condition on every example (and requested recordings).
 
-        With a ``checkpoint_dir`` every finished pass is saved and reused by a rerun of the
-        same run (same weights, examples, conditions and metric)."""
+        Conditions equal in content (labels and recordings aside) run once, recording the
+        union of what they ask for. With a run cache every finished pass is saved, and cells
+        it already holds (from an earlier pass, stage or process) are read back."""
+        import dataclasses
+
+        unique: dict[str, int] = {}
+        merged: list[Condition] = []
+        where: list[int] = []
+        for c in conditions:
+            k = condition_key(c)
+            if k in unique:
+                j = unique[k]
+                record = tuple(dict.fromkeys(merged[j].record + c.record))
+                merged[j] = dataclasses.replace(merged[j], record=record)
+            else:
+                unique[k] = len(merged)
+                merged.append(c)
+            where.append(unique[k])
+        if len(merged) < len(conditions):
+            r = self._run(task, merged, metric, recorded)
+            return RunResult(r.clean, r.corrupt, r.values[where], r.recorded)
+        return self._run(task, conditions, metric, recorded)
+
+    def _run(
+        self,
+        task: Task,
+        conditions: Sequence[Condition],
+        metric: Metric,
+        recorded: dict[str, dict[int, torch.Tensor]] | None,
+    ) -> RunResult:
         names = {h for c in conditions for p in c.patches for h in (p.hook, p.read_hook, p.minus)}
         names |= {h for c in conditions for _, h in c.record}
         why = missing_activation(self.bridge, {self._hook(h) for h in names if h})
@@ -155,16 +183,27 @@ class Engine:
                 clean[b.index], corrupt[b.index] = base.values()
                 for c_lo, c_hi, e_lo, e_hi in self._chunks(b, len(hook_conds)):
                     chunk = hook_conds[c_lo:c_hi]
-                    keys = (hook_keys[c_lo:c_hi], ex_keys[e_lo:e_hi], [c.record for c in chunk])
-                    saved = ckpt.lookup(*keys) if ckpt else None
-                    if saved is not None:
-                        m, rec = saved
-                    else:
-                        m, rec = self._patched(
-                            b, chunk, e_lo, e_hi, base.cache, recorded or {}, metric, base.logp
+                    exk = ex_keys[e_lo:e_hi]
+                    rows: list = [None] * len(chunk)
+                    rec: dict[str, torch.Tensor] = {}
+                    for j, c in enumerate(chunk):  # cells saved by any earlier pass or stage
+                        hit = ckpt.lookup([hook_keys[c_lo + j]], exk, [c.record]) if ckpt else None
+                        if hit is not None:
+                            rows[j] = hit[0][0]
+                            rec.update(hit[1])
+                    todo = [j for j, r in enumerate(rows) if r is None]
+                    if todo:
+                        sub = [chunk[j] for j in todo]
+                        got, sub_rec = self._patched(
+                            b, sub, e_lo, e_hi, base.cache, recorded or {}, metric, base.logp
                         )
                         if ckpt:
-                            ckpt.store(*keys[:2], m, keys[2], rec)
+                            sub_keys = [hook_keys[c_lo + j] for j in todo]
+                            ckpt.store(sub_keys, exk, got, [c.record for c in sub], sub_rec)
+                        for j, r in zip(todo, got, strict=True):
+                            rows[j] = r
+                        rec.update(sub_rec)
+                    m = torch.stack(rows)
                     values[np.ix_(hook_idx[c_lo:c_hi], b.index[e_lo:e_hi])] = m.numpy()
                     for key, t in rec.items():
                         out_rec.setdefault(key, {}).setdefault(b.length, []).append((e_lo, t))
