@@ -143,7 +143,7 @@ def act_patch(
     lengths = {e.length for e in task.examples}
     if len(lengths) != 1:
         raise ValueError(f"a sweep needs prompts of one token length; got {sorted(lengths)}")
-    if any(len(e.corrupt) != e.length or e.continuation for e in task.examples):
+    if any(len(e.corrupt) != e.length for e in task.examples):
         raise ValueError("a sweep needs clean and corrupt prompts of one token length")
     if direction not in ("restore", "ablate"):
         raise ValueError(f"unknown direction '{direction}'; valid: restore, ablate")

@@ -89,7 +89,7 @@ def position_problems(hyp: Any, task: Task) -> list[Problem]:
     if read and read != END:
         problems += role_problems(hyp, task, read, "task.read_at", hyp.task_location)
     uneven = next((e for e in task.examples if len(e.clean) != len(e.corrupt)), None)
-    if uneven is not None and hyp.spec.ablation != "zero":
+    if uneven is not None:
         whole = sorted(
             {
                 format_site(site)
@@ -100,7 +100,7 @@ def position_problems(hyp: Any, task: Task) -> list[Problem]:
         reasons = []
         if whole:
             reasons.append(f"{', '.join(whole)} patch all positions")
-        if hyp.nodes:
+        if hyp.nodes and hyp.spec.ablation != "zero":
             reasons.append(
                 "the file's nodes make faithfulness and complement ablate every other "
                 "component at all positions"
@@ -112,8 +112,8 @@ def position_problems(hyp: Any, task: Task) -> list[Problem]:
                     f"clean prompt is {len(uneven.clean)} tokens but corrupt is "
                     f"{len(uneven.corrupt)}; a patch over all positions cannot line them up "
                     f"and {' and '.join(reasons)}: they must have the same length, or state "
-                    "the claims on sites at roles or positions (e.g. {at: L1H3, pos: END}) "
-                    "with no nodes",
+                    "every node at roles or positions (e.g. {at: L1H3, pos: END}) with "
+                    "ablation: zero (faithfulness then zeroes the other components)",
                 )
             )
     return problems

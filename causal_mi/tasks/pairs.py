@@ -112,7 +112,7 @@ def _parse(obj: dict, number: int, where: Location, corrupt: bool) -> tuple[Row 
         return Row(number, clean, text if corrupt else clean, obj["answer"], obj["wrong"],
                    spans=spans, corrupt_spans=cspans if corrupt else spans), ""  # fmt: skip
     required = KEYS if corrupt else tuple(k for k in KEYS if k != "corrupt")
-    missing = [k for k in required if not isinstance(obj.get(k), str)]
+    missing = [k for k in required if k in ("clean", "corrupt") and not isinstance(obj.get(k), str)]
     if missing:
         return None, (
             f"missing or non-string key(s) {', '.join(missing)}; each line needs string "
