@@ -306,9 +306,17 @@ def _states(cond, r, ci: int, variables, task, hooks) -> np.ndarray:
                 toks,
                 answer.to(rec.device) if rec is not None else answer,
                 r.values[ci][idx],
+                roles=_roles(task, idx, cond.base),
             )
             out[idx, j] = discretize(v, vals)
     return out
+
+
+def _roles(task, idx: list[int], base: str) -> dict[str, list[int]]:
+    """Each role's (last) position in the ``base`` prompts of examples ``idx``."""
+    exs = [task.examples[i] for i in idx]
+    common = set.intersection(*(set(e.roles_of(base)) for e in exs))
+    return {r: [e.roles_of(base)[r][-1] for e in exs] for r in common}
 
 
 def _realised(parents, combo, clean_states: np.ndarray, variables) -> np.ndarray:

@@ -246,3 +246,21 @@ def test_fill_and_locate(mlp_model):
     with pytest.raises(TemplateError, match="stray"):
         fill("{IO} and {", {"IO": "w1"})
     assert fill("{{x}} {A}", {"A": "w1"}) == ("{x} w1", {"A": (4, 6)})
+
+
+def test_attention_variable_from_and_to_roles(mlp_model):
+    """{attention: L1H2, from: END, to: IO} reads, per row, the pattern weight from that
+    row's END to its IO (a hand-made pattern tensor)."""
+    from causal_mi.properties.variables import parse_variables, raw_values
+
+    spec = {"v": {"attention": "L1H2", "from": "S2", "to": "IO", "above": 0.5}}
+    (v,), problems = parse_variables(spec, {}, mlp_model.dims)
+    assert not problems
+    R, P = 3, 7
+    pattern = torch.rand(R, 4, P, P)
+    roles = {"S2": [6, 5, 4], "IO": [2, 1, 3]}
+    got = raw_values(v, pattern, torch.zeros(R, P, dtype=torch.long), torch.zeros(R), None, roles)
+    want = [float(pattern[r, 2, roles["S2"][r], roles["IO"][r]]) for r in range(R)]
+    np.testing.assert_allclose(got, want)
+    both = {"v": {"attention": "L1H2", "from": "END", "pos": -1, "to": "IO", "above": 0.5}}
+    assert parse_variables(both, {}, mlp_model.dims)[1]
