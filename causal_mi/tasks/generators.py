@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from causal_mi.models.tokens import TokenizerView
-from causal_mi.tasks.base import Example
+from causal_mi.tasks.base import Example, role_map
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Generator:
 def _repeated_tokens(tok: TokenizerView, n: int, seed: int, p: dict[str, Any]) -> list[Example]:
     """clean = BOS + s + s[:repeat], answer s[repeat]; corrupt = BOS + s' + s[:repeat], where
     s' is a fresh random segment, and wrong = s'[repeat] (what copying would predict there).
+    Roles: A1, the first occurrence of the last token (s[repeat - 1]); B1, the token after
+    it (s[repeat], what induction copies); END.
 
     Induction predicts the answer from the clean prompt only; the corrupt prompt keeps every
     token of the second half but removes the earlier occurrence.
@@ -50,7 +52,18 @@ def _repeated_tokens(tok: TokenizerView, n: int, seed: int, p: dict[str, Any]) -
         s, s2 = picked[:seq_len], picked[seq_len:]
         clean = tuple(bos + s + s[:repeat])
         corrupt = tuple(bos + s2 + s[:repeat])
-        out.append(Example(clean, corrupt, s[repeat], s2[repeat], f"repeated_tokens #{i}"))
+        at = {"A1": len(bos) + repeat - 1, "B1": len(bos) + repeat}  # as in induction
+        out.append(
+            Example(
+                clean,
+                corrupt,
+                s[repeat],
+                s2[repeat],
+                f"repeated_tokens #{i}",
+                roles=role_map(at, len(clean)),
+                corrupt_roles=role_map(at, len(corrupt)),
+            )  # fmt: skip
+        )
     return out
 
 
@@ -62,7 +75,7 @@ def _literature() -> dict[str, Generator]:
         "ioi": Generator(
             "ioi",
             "indirect object identification (Wang et al. 2022), ABC corruption; roles IO, S1, "
-            "S2, END",
+            "S1_next, S2, END",
             {"order": Param(str, "both", "ABBA, BABA or both (alternating)", choices=_ORDERS)},
             lit.ioi,
         ),

@@ -8,7 +8,8 @@ it (a word the tokenizer splits would shift every later role), is seeded and det
 - ``ioi``: Wang et al. 2022, "Interpretability in the Wild: a Circuit for Indirect Object
   Identification in GPT-2 small" (arXiv:2211.00593), the BABA templates of their
   ``ioi_dataset.py`` and their ABBA mirror images; corrupt = the ABC distribution (three
-  fresh names for IO, S1, S2). Roles IO, S1, S2, END; answer IO, wrong S.
+  fresh names for IO, S1, S2). Roles IO, S1, S1_next (their "S1+1"), S2, END; answer IO,
+  wrong S.
 - ``greater_than``: Hanna et al. 2023, "How does GPT-2 compute greater-than?"
   (arXiv:2305.00586): "The {noun} lasted from the year XXYY to the year XX"; answer set the
   two-digit years > YY, wrong set those <= YY (metric ``prob_diff``: their probability
@@ -141,6 +142,17 @@ def _draw(rng: random.Random, n: int, gen: str, make) -> list[Example]:
     return out
 
 
+def _with_s1_next(clean, roles, corrupt, croles):
+    """Add role S1_next, the token after S1 (Wang et al.'s "S1+1", where the previous-token
+    heads act)."""
+
+    def add(rm, n):
+        d = dict(rm)
+        return role_map({**d, "S1_next": (d["S1"][0] + 1,)}, n)
+
+    return clean, add(roles, len(clean)), corrupt, add(croles, len(corrupt))
+
+
 def ioi(tok: TokenizerView, n: int, seed: int, p: dict[str, Any]) -> list[Example]:
     """IOI prompts (Wang et al. 2022); ``order``: ABBA, BABA or both (alternating)."""
     rng = random.Random(seed)
@@ -164,7 +176,7 @@ def ioi(tok: TokenizerView, n: int, seed: int, p: dict[str, Any]) -> list[Exampl
         )
         if got is None:
             return None
-        clean, roles, corrupt, croles = got
+        clean, roles, corrupt, croles = _with_s1_next(*got)
         kind = "ABBA" if abba else "BABA"
         return Example(
             clean, corrupt, tok.pieces(" " + io)[0], tok.pieces(" " + s)[0],

@@ -11,7 +11,7 @@ from causal_mi.tasks.generators import GENERATORS, check_params, resolved_params
 
 LITERATURE = ("ioi", "greater_than", "docstring", "gendered_pronoun", "factual_recall", "induction")
 ROLES = {
-    "ioi": {"IO", "S1", "S2", "END"},
+    "ioi": {"IO", "S1", "S1_next", "S2", "END"},
     "greater_than": {"XX1", "YY", "XX2", "END"},
     "docstring": {"A_def", "B_def", "C_def", "D_def", "A_doc", "B_doc", "END"},
     "gendered_pronoun": {"OCC", "END"},
