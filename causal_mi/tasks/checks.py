@@ -88,6 +88,19 @@ def position_problems(hyp: Any, task: Task) -> list[Problem]:
     read = hyp.spec.task.read_at
     if read and read != END:
         problems += role_problems(hyp, task, read, "task.read_at", hyp.task_location)
+    whole_edges = hyp.edges and all(
+        e.sender.pos is None and e.receiver.pos is None for e in hyp.edges
+    )
+    if whole_edges and task.not_plain():
+        problems.append(
+            Problem(
+                hyp.edges[0].location,
+                "edges make faithfulness a path-patching measurement, which runs on plain "
+                f"examples only (one token length per pair, single-token answer and wrong, "
+                f"the metric read at END); here {task.not_plain()}; drop the edges to "
+                "measure at node level",
+            )
+        )
     uneven = next((e for e in task.examples if len(e.clean) != len(e.corrupt)), None)
     if uneven is not None:
         whole = sorted(

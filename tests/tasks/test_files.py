@@ -198,3 +198,18 @@ def test_prompts_of_different_lengths_run_end_to_end(tmp_path, attn_only_dir):
     code, text = verify(whole, tmp_path / "out")
     assert code == 2, text
     at(text, tmp_path / "pairs.jsonl", 1, "L0H1 patch all positions")
+
+
+def test_edges_on_answer_sets_are_refused_before_measuring(tmp_path, attn_only_dir):
+    rows = text_rows()
+    for r in rows:
+        r["answer"] = [r["answer"], " w30"]
+    path = write(tmp_path, attn_only_dir, rows, "{a: L0H1, b: L1H3}", CLAIMS[:1])
+    path.write_text(path.read_text().replace("claims:", 'edges: ["a -> b.k"]\nclaims:'))
+    code, text = verify(path, tmp_path / "out")
+    assert code == 2, text
+    at(text, path, line_of(path, "edges:"), "path-patching", "drop the edges")
+
+
+def line_of(path: Path, needle: str) -> int:
+    return next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if needle in ln)
