@@ -35,6 +35,13 @@ def run_tokens(ex: Example, base: str) -> tuple[int, ...]:
     return (ex.clean if base == "clean" else ex.corrupt) + ex.continuation
 
 
+def run_key(ex: Example) -> int | tuple[int, int]:
+    """The key of ``ex``'s bucket in the engine's recordings: its run length, or (clean run
+    length, corrupt run length) when they differ."""
+    lc, lr = len(run_tokens(ex, "clean")), len(run_tokens(ex, "corrupt"))
+    return lc if lc == lr else (lc, lr)
+
+
 def make_bucket(index: np.ndarray, exs: Sequence[Example], noise, device, cls) -> Any:
     """The engine's bucket (``cls``) for examples of one (clean, corrupt) run length."""
 

@@ -294,9 +294,12 @@ def _states(cond, r, ci: int, variables, task, hooks) -> np.ndarray:
     """[n_examples, n_vars] discretized states of every variable in condition ``ci``."""
     n = len(task.examples)
     out = np.zeros((n, len(variables)), dtype=int)
-    for length in sorted({e.length for e in task.examples}):
-        idx = [i for i, e in enumerate(task.examples) if e.length == length]
-        toks = torch.tensor([getattr(task.examples[i], cond.base) for i in idx])
+    from causal_mi.engine.rows import run_key, run_tokens
+
+    keys = [run_key(e) for e in task.examples]  # the engine's buckets (recording keys)
+    for length in sorted(set(keys), key=str):
+        idx = [i for i, k in enumerate(keys) if k == length]
+        toks = torch.tensor([run_tokens(task.examples[i], cond.base) for i in idx])
         answer = torch.tensor([task.examples[i].answer for i in idx])
         for j, v in enumerate(variables):
             rec = r.recorded.get(f"{cond.label}|{v.hook}", {}).get(length)
