@@ -264,3 +264,51 @@ def test_attention_variable_from_and_to_roles(mlp_model):
     np.testing.assert_allclose(got, want)
     both = {"v": {"attention": "L1H2", "from": "END", "pos": -1, "to": "IO", "above": 0.5}}
     assert parse_variables(both, {}, mlp_model.dims)[1]
+
+
+def test_mean_at_a_role_averages_each_prompts_own_position(mlp_model):
+    """Mean ablation at role IO: the mean over the bucket's corrupt prompts of the value at
+    each prompt's own IO position (here 1, 3 and 2), patched at each clean prompt's IO."""
+    tok = mlp_model.tokens
+    specs = [("w1 w2 w3 w4", 1, "w5 w6 w7 w8", 3), ("w9 w10 w11 w12", 3, "w13 w14 w15 w16", 2),
+             ("w17 w18 w19 w20", 2, "w21 w22 w23 w24", 1)]  # fmt: skip
+    exs = [
+        Example(
+            tuple(tok.prompt(c)),
+            tuple(tok.prompt(r)),
+            tok.pieces(" w2")[0],
+            tok.pieces(" w3")[0],
+            f"#{i}",
+            roles=role_map({"IO": ci}, 5),
+            corrupt_roles=role_map({"IO": ri}, 5),
+        )  # fmt: skip
+        for i, (c, ci, r, ri) in enumerate(specs)
+    ]
+    site = Site(Kind.HEAD, 0, 1, pos=(Role("IO"),))
+    r = Engine(mlp_model).run(
+        Task("m", tuple(exs)), [Condition("clean", site_patches([site], "mean"))], metric("kl")
+    )
+    hook = "blocks.0.attn.hook_z"
+    b = mlp_model.bridge
+    vals = []
+    with torch.no_grad():
+        for ex in exs:
+            got = {}
+            with b.hooks(fwd_hooks=[(hook, lambda a, hook, got=got: got.setdefault("v", a))]):
+                b(torch.tensor([ex.corrupt]))
+            vals.append(got["v"][0, ex.roles_of("corrupt")["IO"][0], 1])
+        mean = torch.stack(vals).mean(0)
+        for i, ex in enumerate(exs):
+            t = ex.roles_of("clean")["IO"][0]
+
+            def put(a, hook, t=t):
+                a = a.clone()
+                a[0, t, 1] = mean
+                return a
+
+            ref = torch.log_softmax(b(torch.tensor([ex.clean]))[0, -1].double(), -1)
+            with b.hooks(fwd_hooks=[(hook, put)]):
+                logp = torch.log_softmax(b(torch.tensor([ex.clean]))[0, -1].double(), -1)
+            want = -float((ref.exp() * (ref - logp)).sum())
+            np.testing.assert_allclose(r.values[0, i], want, atol=1e-6)
+            assert abs(want) > 1e-6
