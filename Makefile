@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.causal-mi-installed
 PYTHON ?= python3
 
-.PHONY: setup demo test lint lock zoo-validate clean
+.PHONY: setup demo test test-slow lint lock zoo-validate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ setup: $(STAMP)
 demo: setup
 	$(VENV)/bin/causal-mi verify hypotheses/induction.yaml --out reports/induction
 
+# The suite: per-file progress and the slowest tests at the end; under 10 min on 2 cores.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -m "not slow" --durations=15
+
+# Longer evidence (retraining the zoo models): its own target, run by CI after `make test`.
+test-slow: setup
+	$(PY) -m pytest -m slow --durations=15
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -6,7 +6,6 @@ could not be loaded (nothing measured), 3 internal error.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -49,6 +48,13 @@ ABL_CHECK = typer.Option(
     "--ablation-check/--no-ablation-check",
     help="Also decide every claim under the other ablations and report verdicts that flip.",
 )
+CACHE = typer.Option(
+    None,
+    "--cache",
+    help="Directory of saved forward-pass results (default: <out>/.cache). A rerun, resumed "
+    "or unchanged, reads back every result it has and computes only the rest.",
+)
+NO_CACHE = typer.Option(False, "--no-cache", help="Save and reuse no forward-pass results.")
 DOWHY = typer.Option(
     True,
     "--dowhy/--no-dowhy",
@@ -125,6 +131,8 @@ def _run(
     precision: str = "fp32",
     max_memory: str | None = None,
     dowhy: bool = True,
+    cache: Path | None = None,
+    use_cache: bool = True,
 ) -> int:
     from causal_mi import pipeline
 
@@ -149,7 +157,8 @@ def _run(
             name = prep.hypothesis.spec.name
             rows = _rows(prep, max_rows, budget)
             target = out if len(prepared) == 1 else out / prep.hypothesis.path.stem
-            partial = target / ".partial"  # finished passes; a rerun resumes from them
+            # saved forward passes: a rerun (resumed or unchanged) reads them back
+            partial = (cache or target / ".cache") if use_cache else None
             if bar is not None:
                 with bar:
                     tid = bar.add_task(f"measuring {name}", total=None)
@@ -173,7 +182,6 @@ def _run(
                     dowhy=dowhy,
                 )
             pipeline.write_outputs(ctx, target, with_junit=verify and len(prepared) == 1)
-            shutil.rmtree(partial, ignore_errors=True)
             contexts.append(ctx)
             _summary(ctx, target)
         if verify and len(prepared) > 1:
@@ -189,7 +197,8 @@ def _run(
     except KeyboardInterrupt:
         _err(
             "causal-mi: interrupted; no report was written for the unfinished file. Finished "
-            "passes are kept under <out>/.partial: run the same command again to resume"
+            "passes are kept in the cache (<out>/.cache unless --cache says otherwise): run the "
+            "same command again to resume"
         )
         return 130
     except Exception as exc:  # the last line of defence: exit 3, never a bare traceback
@@ -204,28 +213,32 @@ def _run(
 
 def _summary(ctx, target: Path) -> None:
     v = ctx.verdict
+    from causal_mi.report.statistics import claim_flags, estimate_cell, gap_line, status_word
+
+    typer.echo(f"  {gap_line(ctx.measurement, v)}")
     for c in v.claims:
-        e = c.estimate
-        mark = "holds" if c.passed else "FAILS"
-        typer.echo(
-            f"  {mark:5s}  {c.claim.claim.text:45s} {e.point:+.3f} [{e.lower:+.3f}, {e.upper:+.3f}]"
-        )
+        mark = {"holds": "holds", "fails": "FAILS"}.get(c.status, c.status.upper())
+        typer.echo(f"  {mark:5s}  {c.claim.claim.text:45s} {estimate_cell(c)}")
+        extra = c.why if c.why and c.decidable else claim_flags(c)
+        if extra:
+            typer.echo(f"         ({extra})")
     for p in ctx.properties:
-        mark = {"holds": "holds", "fails": "FAILS"}.get(p["status"], p["status"])
+        mark = {"holds": "holds", "fails": "FAILS", "vacuous": "VACUOUS"}.get(
+            p["status"], p["status"]
+        )
         typer.echo(f"  {mark:5s}  property {p['name']}: {p['detail']}")
     for note in ctx.measurement.notes:
         typer.echo(f"  note: {note}")
     from causal_mi.pipeline import passed
 
-    status = "PASS" if passed(ctx) else "FAIL"
+    status = "PASS" if passed(ctx) else status_word(v) if not v.valid else "FAIL"
     props = ""
     if ctx.properties:
         ok = sum(p["status"] == "holds" for p in ctx.properties)
         props = f", {ok}/{len(ctx.properties)} properties hold"
-    typer.echo(
-        f"{status}: {v.hypothesis.spec.name}: {sum(c.passed for c in v.claims)}/"
-        f"{len(v.claims)} claims hold{props}; report in {target}/"
-    )
+    from causal_mi.report.statistics import claims_count
+
+    typer.echo(f"{status}: {v.hypothesis.spec.name}: {claims_count(v)}{props}; report in {target}/")
 
 
 @app.command()
@@ -239,6 +252,8 @@ def verify(
     precision: str = PRECISION,
     max_memory: str = MEMORY,
     dowhy: bool = DOWHY,
+    cache: Path = CACHE,
+    no_cache: bool = NO_CACHE,
 ) -> None:
     """Measure, decide every claim, write report.md, results.json and junit.xml.
 
@@ -256,6 +271,8 @@ def verify(
             precision=precision,
             max_memory=max_memory,
             dowhy=dowhy,
+            cache=cache,
+            use_cache=not no_cache,
         )
     )
 
@@ -271,6 +288,8 @@ def run(
     precision: str = PRECISION,
     max_memory: str = MEMORY,
     dowhy: bool = DOWHY,
+    cache: Path = CACHE,
+    no_cache: bool = NO_CACHE,
 ) -> None:
     """Measure and write report.md and results.json (exit 0 whatever the verdicts)."""
     raise typer.Exit(
@@ -285,6 +304,8 @@ def run(
             precision=precision,
             max_memory=max_memory,
             dowhy=dowhy,
+            cache=cache,
+            use_cache=not no_cache,
         )
     )
 
@@ -345,6 +366,45 @@ def sweep(
         )
         code = EXIT_INTERNAL
     raise typer.Exit(code)
+
+
+@app.command("plan")
+def plan_command(
+    file: Path = typer.Argument(..., help="A hypothesis file: its task is the pilot run."),
+    device: str = DEVICE,
+    max_rows: int = ROWS,
+    power: float = typer.Option(0.8, "--power", help="Wanted power for each claim (0.5-0.99)."),
+    debug: bool = DEBUG,
+) -> None:
+    """Pilot-run a file and say how many examples each claim needs to be decided at its
+    threshold (and the gap gate to pass); writes nothing."""
+    from causal_mi import pipeline
+    from causal_mi.effects.measure import measure
+    from causal_mi.verify.power import plan
+    from causal_mi.verify.verdicts import decide_claims
+
+    try:
+        if not 0.5 <= power < 1:
+            raise OptionError(f"--power must lie in [0.5, 1), got {power}")
+        prep = pipeline.prepare(file, device=_device(device))
+        hyp = prep.hypothesis
+        m = measure(hyp, prep.model, prep.task, max_rows=max_rows)
+        v = decide_claims(hyp, m)
+        n0 = len(prep.task)
+        gate, rows = plan(v, n0, power)
+        typer.echo(f"pilot: {hyp.spec.name}, n = {n0}; G = {v.gap.point:.4f} (se {v.gap.se:.2g})")
+        if gate is None:
+            typer.echo("  gap gate: G <= 0 on the pilot; no n makes the file decidable")
+        else:
+            typer.echo(
+                f"  gap gate: needs about {gate} examples ({'met' if gate <= n0 else 'not met'})"
+            )
+        for r in rows:
+            typer.echo(f"  {r.text:45s} {r.point:+.3f} (se {r.se:.2g}): {r.note}")
+        raise typer.Exit(EXIT_OK)
+    except CausalMIError as exc:
+        _err(f"causal-mi: {exc}")
+        raise typer.Exit(exc.exit_code) from None
 
 
 @app.command()

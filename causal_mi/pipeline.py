@@ -86,7 +86,7 @@ def _check_positions(hyp: ResolvedHypothesis, task: Task) -> None:
         raise InputError(problems)
 
 
-def _properties(prep: Prepared, max_rows: int) -> list[dict]:
+def _properties(prep: Prepared, max_rows: int, cache=None) -> list[dict]:
     """Each property checked with Z3 over observed and interventional data (SPEC 5)."""
     if not prep.properties:
         return []
@@ -101,6 +101,7 @@ def _properties(prep: Prepared, max_rows: int) -> list[dict]:
         ablation=spec.ablation,
         metric_name=spec.metric,
         max_rows=max_rows,
+        cache=cache,
     )
     for r in results:  # the report's vocabulary: holds | fails
         if r["status"] == "contradictory":
@@ -108,9 +109,13 @@ def _properties(prep: Prepared, max_rows: int) -> list[dict]:
     return results
 
 
+FAILING = ("fails", "vacuous")  # property statuses that fail the file
+
+
 def passed(ctx: ReportContext) -> bool:
-    """Every claim holds and no property fails (SPEC 6: ``verify`` exits 1 otherwise)."""
-    return ctx.verdict.passed and all(p["status"] != "fails" for p in ctx.properties)
+    """Every claim holds and no property fails or holds only vacuously (SPEC 6: ``verify``
+    exits 1 otherwise)."""
+    return ctx.verdict.passed and all(p["status"] not in FAILING for p in ctx.properties)
 
 
 def evaluate(
@@ -129,14 +134,10 @@ def evaluate(
     flagged, never a verdict)."""
     started = time.time()
     hyp = prep.hypothesis
-    m = measure(
-        hyp,
-        prep.model,
-        prep.task,
-        max_rows=max_rows,
-        progress=progress,
-        checkpoint_dir=checkpoint_dir,
-    )
+    from causal_mi.engine.cache import RunCache
+
+    cache = RunCache(checkpoint_dir)  # every stage reads and extends the same runs
+    m = measure(hyp, prep.model, prep.task, max_rows=max_rows, progress=progress, cache=cache)
     verdict = decide_claims(hyp, m)
     drawn = None
     ablations: dict = {}
@@ -144,11 +145,13 @@ def evaluate(
     if ablation_check and hyp.claims:
         from causal_mi.verify.robustness import ablation_check as check
 
-        ablations, notes = check(hyp, prep.model, prep.task, verdict, max_rows=max_rows)
+        ablations, notes = check(
+            hyp, prep.model, prep.task, verdict, max_rows=max_rows, cache=cache
+        )
     from causal_mi.effects.crosscheck import CrossCheck, crosscheck
 
     if dowhy:
-        xcheck = crosscheck(hyp, prep.model, prep.task, m, max_rows=max_rows)
+        xcheck = crosscheck(hyp, prep.model, prep.task, m, max_rows=max_rows, cache=cache)
     else:
         xcheck = CrossCheck.skipped("disabled (--no-dowhy)")
     if views:
@@ -161,7 +164,7 @@ def evaluate(
         prep.task,
         model_info(prep.model),
         provenance(hyp.spec.task.seed, started),
-        _properties(prep, max_rows),
+        _properties(prep, max_rows, cache),
         notes=notes,
         views=drawn,
         ablations=ablations,

@@ -76,7 +76,7 @@ class ClaimItem(pytest.Item):
         if isinstance(excinfo.value, ClaimFailed):
             v = self.verdict
             e = v.estimate
-            why = v.rule if self.valid else "G <= 0: no fraction of G is defined"
+            why = v.why or v.rule
             return (
                 f"claim '{v.claim.claim.text}' fails at {v.claim.location}: estimate "
                 f"{e.point:+.4f}, CI [{e.lower:+.4f}, {e.upper:+.4f}]; {why}"
@@ -95,7 +95,7 @@ class PropertyItem(pytest.Item):
     def runtest(self) -> None:
         if self.prop["status"] == "not checked":
             pytest.skip(self.prop["detail"])
-        if self.prop["status"] == "fails":
+        if self.prop["status"] in ("fails", "vacuous"):
             raise AssertionError(self.prop["detail"])
 
 

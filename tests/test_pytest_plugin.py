@@ -35,7 +35,7 @@ def test_false_file_fails_with_the_rule(pytester):
     _copy("false-wrong-edge.yaml", f)
     result = pytester.runpytest_subprocess(str(f), "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*lower bound of the 0.95 bootstrap interval >= 0.3*"])
+    result.stdout.fnmatch_lines(["*lower bound at one-sided level 0.025 >= 0.3*"])
 
 
 def test_bad_file_is_one_failing_item(pytester):

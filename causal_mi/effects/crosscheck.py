@@ -358,6 +358,7 @@ def collect(
     ablation: str,
     metric_name: str,
     max_rows: int = 256,
+    cache=None,
 ) -> dict[str, MediationData]:
     """Run the interventions behind every target's frame: one pass per sender with it
     ablated (recording its mediators' hooks), then one clean pass per mediator set with
@@ -375,7 +376,7 @@ def collect(
     for t in tgts:
         if t.mediators:
             stage1[_mediator_key(t)] = _mediator_condition(t)
-    engine = Engine(model, max_rows=max_rows)
+    engine = Engine(model, max_rows=max_rows, cache=cache)
     fn = metric(metric_name)
     r0 = engine.run(task, list(stage0.values()), fn)
     values = dict(zip(stage0, r0.values, strict=True))
@@ -428,6 +429,7 @@ def crosscheck(
     *,
     max_rows: int = 256,
     simulations: int = SIMULATIONS,
+    cache=None,
 ) -> CrossCheck:
     """Cross-check every indirect / direct / total claim of ``hyp`` with DoWhy.
 
@@ -441,12 +443,21 @@ def crosscheck(
     tgts = targets(hyp)
     if not tgts:
         return CrossCheck.skipped(NO_CLAIMS)
+    gate = measurement.gap_estimate
+    if gate is not None and not gate.decidable:
+        return CrossCheck.skipped(f"not decidable: {gate.reason}")
     gap = measurement.gap
     if not math.isfinite(gap) or abs(gap) < 1e-9:
-        return CrossCheck.skipped("G is zero: no fraction of G is defined")
+        return CrossCheck.skipped("not decidable: G is zero, no fraction of G is defined")
     spec = hyp.spec
     data = collect(
-        tgts, model, task, ablation=spec.ablation, metric_name=spec.metric, max_rows=max_rows
+        tgts,
+        model,
+        task,
+        ablation=spec.ablation,
+        metric_name=spec.metric,
+        max_rows=max_rows,
+        cache=cache,
     )
     seed = spec.task.seed
     checks = []

@@ -9,18 +9,21 @@ import numpy as np
 
 from causal_mi.effects import quantities as Q
 from causal_mi.effects.metrics import metric
+from causal_mi.engine.cache import RunCache
 from causal_mi.engine.plan import Condition
 from causal_mi.engine.runner import Engine, Progress
 from causal_mi.models.loading import LoadedModel
 from causal_mi.spec.resolve import ResolvedClaim, ResolvedHypothesis
 from causal_mi.spec.sites import Kind, Site, format_site
-from causal_mi.stats.bootstrap import Estimate, bootstrap_ratio
+from causal_mi.stats.bootstrap import Estimate, GapEstimate, bootstrap_ratio, gap_estimate
+from causal_mi.stats.corrections import replicates_needed
 from causal_mi.tasks.base import Task
 
 
 @dataclass
 class Measurement:
-    """Everything measured for one hypothesis: baselines and one estimate per quantity."""
+    """Everything measured for one hypothesis: baselines, G with its interval and the gap
+    gate, and one estimate per quantity (all from one set of bootstrap resamples)."""
 
     clean: np.ndarray
     corrupt: np.ndarray
@@ -28,6 +31,10 @@ class Measurement:
     estimates: dict[str, Estimate]
     claim_labels: list[str]  # estimate label of each claim, in file order
     notes: list[str] = field(default_factory=list)
+    gap_estimate: GapEstimate | None = None
+    n_boot: int = 0  # bootstrap replicates used (the file's minimum or what levels need)
+    bootstrap_seed: int = 0
+    interval: str = "bca"
 
 
 def claim_label(hyp: ResolvedHypothesis, rc: ResolvedClaim) -> str:
@@ -139,11 +146,14 @@ def measure(
     max_rows: int = 256,
     progress: Progress | None = None,
     checkpoint_dir: Path | None = None,
+    cache: RunCache | None = None,
 ) -> Measurement:
     """Run every planned quantity and bootstrap it (seeded by the task seed); with a
     ``checkpoint_dir`` an interrupted run resumes from its finished passes."""
     quantities, labels, notes = plan(hyp, model)
-    engine = Engine(model, max_rows=max_rows, progress=progress, checkpoint_dir=checkpoint_dir)
+    engine = Engine(
+        model, max_rows=max_rows, progress=progress, checkpoint_dir=checkpoint_dir, cache=cache
+    )
     fn = metric(hyp.spec.metric)
     stage0: dict[str, Condition] = {}
     stage1: dict[str, Condition] = {}
@@ -160,26 +170,32 @@ def measure(
     clean, corrupt = r0.clean, r0.corrupt
     den = clean - corrupt
     gap = float(den.mean())
-    if not np.isfinite(gap) or abs(gap) < 1e-9:
-        notes.append(
-            "G = m(clean) - m(corrupt) is zero: the corrupt prompts do not change the "
-            "metric, so no fraction of G is defined"
-        )
-    elif gap < 0:
-        notes.append(
-            "G < 0: the corrupt prompts score higher than the clean ones; check the "
-            "answer/wrong tokens"
-        )
+    spec = hyp.spec
+    alpha = (1 - spec.confidence) / 2
+    n_boot = replicates_needed(alpha, len(hyp.claims), spec.bootstrap)
+    seed = spec.bootstrap_seed
+    gate = gap_estimate(
+        den,
+        alpha=alpha,
+        confidence=spec.confidence,
+        n_boot=n_boot,
+        seed=seed,
+        margin=spec.gap_margin,
+    )
+    if not gate.decidable:
+        notes.append(f"not decidable: {gate.reason}")
     estimates = {}
-    seed = hyp.spec.task.seed
     for label, q in sorted(quantities.items()):
         num = q.numerator(clean, corrupt, values)
         estimates[label] = bootstrap_ratio(
             num,
             den,
             label=label,
-            confidence=hyp.spec.confidence,
-            n_boot=hyp.spec.bootstrap,
+            confidence=spec.confidence,
+            n_boot=n_boot,
             seed=seed,
+            method=spec.interval,
         )
-    return Measurement(clean, corrupt, gap, estimates, labels, notes)
+    return Measurement(
+        clean, corrupt, gap, estimates, labels, notes, gate, n_boot, seed, spec.interval
+    )

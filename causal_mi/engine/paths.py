@@ -21,7 +21,7 @@ from causal_mi.engine.runner import rows_noise
 from causal_mi.models.weights import Weights, weights_for
 
 if TYPE_CHECKING:
-    from causal_mi.engine.runner import Engine, _Bucket
+    from causal_mi.engine.runner import Engine, _Baselines, _Bucket
 
 _CHANNEL = {"q": 0, "k": 1, "v": 2}
 
@@ -88,16 +88,26 @@ def run_edge_conditions(
     b: _Bucket,
     conds: Sequence[Condition],
     metric,
-    clean_logp: torch.Tensor,
-    ckpt=None,
+    base: _Baselines,
+    cache=None,
+    ex_keys: Sequence[str] = (),
 ) -> Iterator[tuple[tuple[int, ...], torch.Tensor]]:
     """Yield ((c_lo, c_hi, e_lo, e_hi), metric values [c_hi - c_lo, e_hi - e_lo]); passes
-    already in the checkpoint ``ckpt`` are read back instead of recomputed."""
+    whose cells are all in the run cache ``cache`` are read back instead of recomputed."""
+    from causal_mi.engine.runner import bucket_keys
+
     chunks = list(engine._chunks(b, len(conds)))
-    tags = [f"edge/{b.length}/{c_lo}/{e_lo}" for c_lo, _, e_lo, _ in chunks]
-    if ckpt is not None and all(ckpt.get(t) is not None for t in tags):
-        for rows, t in zip(chunks, tags, strict=True):
-            yield rows, ckpt.get(t)
+    cond_keys = bucket_keys(conds, ex_keys) if cache is not None else []
+
+    def saved(c_lo: int, c_hi: int, e_lo: int, e_hi: int) -> torch.Tensor | None:
+        if cache is None:
+            return None
+        hit = cache.lookup(cond_keys[c_lo:c_hi], ex_keys[e_lo:e_hi], [()] * (c_hi - c_lo))
+        return None if hit is None else hit[0]
+
+    hits = [saved(*rows) for rows in chunks]
+    if all(h is not None for h in hits):
+        yield from zip(chunks, hits, strict=True)
         return
     w = weights_of(engine)
     sources = {c.edges.source for c in conds if c.edges is not None}
@@ -121,9 +131,9 @@ def run_edge_conditions(
             1, n_senders(w), b.length, w.W_E.shape[1], dtype=w.W_E.dtype, device=w.W_E.device
         )
     masks = [plan_masks(c.edges, w) for c in conds]  # type: ignore[arg-type]
-    for (c_lo, c_hi, e_lo, e_hi), tag in zip(chunks, tags, strict=True):
-        if ckpt is not None and ckpt.get(tag) is not None:
-            yield (c_lo, c_hi, e_lo, e_hi), ckpt.get(tag)
+    for (c_lo, c_hi, e_lo, e_hi), hit in zip(chunks, hits, strict=True):
+        if hit is not None:
+            yield (c_lo, c_hi, e_lo, e_hi), hit
             continue
         n_e = e_hi - e_lo
         chunk = range(c_lo, c_hi)
@@ -144,9 +154,9 @@ def run_edge_conditions(
             logits,
             b.answer[e_lo:e_hi].repeat(k),
             b.wrong[e_lo:e_hi].repeat(k),
-            clean_logp[e_lo:e_hi].repeat(k, 1),
+            base.logp[e_lo:e_hi].repeat(k, 1),
         )
         m = m.reshape(k, n_e)
-        if ckpt is not None:
-            ckpt.put({tag: m})
+        if cache is not None:
+            cache.store(cond_keys[c_lo:c_hi], ex_keys[e_lo:e_hi], m, [()] * k, {})
         yield (c_lo, c_hi, e_lo, e_hi), m

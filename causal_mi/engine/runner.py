@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from causal_mi.engine.cache import RunCache, condition_key, example_key, scope_key
 from causal_mi.engine.plan import Condition, Patch
 from causal_mi.errors import InputError
 from causal_mi.models.adapter import heads_first, hook_point
@@ -107,8 +108,13 @@ class Engine:
         max_rows: int = 256,
         progress: Progress | None = None,
         checkpoint_dir: Path | None = None,
+        cache: RunCache | None = None,
     ):
-        self.checkpoint_dir = checkpoint_dir
+        """``cache``: the run cache to read and extend (shared by the caller's engines);
+        ``checkpoint_dir`` makes a disk cache there when no ``cache`` is given."""
+        if cache is None and checkpoint_dir is not None:
+            cache = RunCache(checkpoint_dir)
+        self.cache = cache
         self.model = model
         self.bridge = model.bridge
         self.device = model.device
@@ -127,21 +133,7 @@ class Engine:
 
         With a ``checkpoint_dir`` every finished pass is saved and reused by a rerun of the
         same run (same weights, examples, conditions and metric)."""
-        ckpt = None
-        if self.checkpoint_dir is not None:
-            from causal_mi.engine.checkpoint import Checkpoint, fingerprint
-
-            metric_key = getattr(metric, "key", repr(metric))
-            if task.noise is not None:  # the noise is part of the corrupt input
-                metric_key += repr([e.noise for e in task.examples])
-            key = fingerprint(
-                self.model.weights_sha256 or self.model.source,
-                task.examples,
-                conditions,
-                metric_key,
-                sorted(recorded or {}),
-            )
-            ckpt = Checkpoint(self.checkpoint_dir, key)
+        ckpt = self._cache(task, metric)
         n = len(task)
         clean = np.zeros(n)
         corrupt = np.zeros(n)
@@ -165,26 +157,22 @@ class Engine:
 
         with torch.no_grad():
             for b in buckets:
-                cache, clean_m, corrupt_m, clean_logp = self._baselines(b, hook_conds, metric)
-                clean[b.index], corrupt[b.index] = clean_m.numpy(), corrupt_m.numpy()
+                ex_keys = [example_key(task.examples[i]) for i in b.index]
+                hook_keys = bucket_keys(hook_conds, ex_keys)
+                base = _Baselines(self, b, hook_conds, metric, ckpt, ex_keys)
+                clean[b.index], corrupt[b.index] = base.values()
                 for c_lo, c_hi, e_lo, e_hi in self._chunks(b, len(hook_conds)):
                     chunk = hook_conds[c_lo:c_hi]
-                    tag = f"pass/{b.tag}/{c_lo}/{e_lo}"
-                    saved = ckpt.get(tag) if ckpt else None
+                    keys = (hook_keys[c_lo:c_hi], ex_keys[e_lo:e_hi], [c.record for c in chunk])
+                    saved = ckpt.lookup(*keys) if ckpt else None
                     if saved is not None:
-                        m = saved
-                        prefix = f"rec/{tag}/"
-                        rec = {
-                            k[len(prefix) :]: v
-                            for k, v in ckpt.values.items()
-                            if k.startswith(prefix)
-                        }
+                        m, rec = saved
                     else:
                         m, rec = self._patched(
-                            b, chunk, e_lo, e_hi, cache, recorded or {}, metric, clean_logp
+                            b, chunk, e_lo, e_hi, base.cache, recorded or {}, metric, base.logp
                         )
                         if ckpt:
-                            ckpt.put({tag: m, **{f"rec/{tag}/{k}": v for k, v in rec.items()}})
+                            ckpt.store(*keys[:2], m, keys[2], rec)
                     values[np.ix_(hook_idx[c_lo:c_hi], b.index[e_lo:e_hi])] = m.numpy()
                     for key, t in rec.items():
                         out_rec.setdefault(key, {}).setdefault(b.key, []).append((e_lo, t))
@@ -196,7 +184,7 @@ class Engine:
                         raise InputError(_EDGES_NEED_PLAIN + (task.not_plain() or ""))
 
                     for (c_lo, c_hi, e_lo, e_hi), m in run_edge_conditions(
-                        self, b, edge_conds, metric, clean_logp, ckpt
+                        self, b, edge_conds, metric, base, ckpt, ex_keys
                     ):
                         values[np.ix_(edge_idx[c_lo:c_hi], b.index[e_lo:e_hi])] = m.numpy()
                         tick()
@@ -210,6 +198,13 @@ class Engine:
         return RunResult(clean, corrupt, values, recorded_out)
 
     # internals ---------------------------------------------------------------------------
+    def _cache(self, task: Task, metric: Metric):
+        """The run cache of this model, metric and noise corruption (None: no cache)."""
+        metric_key = getattr(metric, "key", None)
+        if self.cache is None or metric_key is None:
+            return None  # an anonymous metric has no stable address: never cache it
+        return self.cache.scope(scope_key(self.model, metric_key, task.noise))
+
     def _buckets(self, task: Task) -> list[_Bucket]:
         from causal_mi.engine.rows import make_bucket, run_tokens
 
@@ -412,6 +407,64 @@ class Engine:
         ref = clean_logp[e_lo:e_hi].repeat(len(conds), 1)
         m = metric(logits, answer, wrong, ref).reshape(len(conds), n_e)
         return m, captured
+
+
+def bucket_keys(conds: Sequence[Condition], ex_keys: Sequence[str]) -> list[str]:
+    """Cache addresses of ``conds`` on a bucket of examples (``ex_keys``): the condition's
+    content, plus the bucket's whole example set for conditions whose values depend on the
+    other examples (a ``mean`` source, or values recorded under one)."""
+    import hashlib
+
+    bucket = hashlib.sha256("".join(ex_keys).encode()).hexdigest()[:16]
+    out = []
+    for c in conds:
+        key = condition_key(c)
+        sources = {p.source for p in c.patches}
+        if c.edges is not None:
+            sources.add(c.edges.source)
+        if "mean" in sources or any(s.startswith("recorded:") for s in sources):
+            key = f"{key}@{bucket}"
+        out.append(key)
+    return out
+
+
+class _Baselines:
+    """The clean and corrupt runs of one bucket, computed only when something needs them.
+
+    Their metric values are cache cells of their own (the unpatched conditions ``clean`` and
+    ``corrupt``), so a fully cached run performs no forward pass at all; the activations that
+    patch sources read (``cache``) and the clean log-probabilities (``logp``) run the two
+    passes on first use."""
+
+    def __init__(self, engine: Engine, b: _Bucket, conds, metric: Metric, ckpt, ex_keys):
+        self.engine, self.b, self.conds, self.metric = engine, b, conds, metric
+        self.ckpt, self.ex_keys = ckpt, ex_keys
+        self._run: tuple | None = None
+
+    def _computed(self) -> tuple:
+        if self._run is None:
+            self._run = self.engine._baselines(self.b, self.conds, self.metric)
+        return self._run
+
+    @property
+    def cache(self) -> dict:
+        return self._computed()[0]
+
+    @property
+    def logp(self) -> torch.Tensor:
+        return self._computed()[3]
+
+    def values(self) -> tuple[np.ndarray, np.ndarray]:
+        keys = [condition_key(Condition(base)) for base in ("clean", "corrupt")]
+        saved = self.ckpt.lookup(keys, self.ex_keys, [(), ()]) if self.ckpt else None
+        if saved is None:
+            _, m_clean, m_corrupt, _ = self._computed()
+            m = torch.stack([m_clean, m_corrupt])
+            if self.ckpt:
+                self.ckpt.store(keys, self.ex_keys, m, [(), ()], {})
+        else:
+            m = saved[0]
+        return m[0].numpy(), m[1].numpy()
 
 
 def noise_seed(seed: int, index: int) -> int:

@@ -35,6 +35,13 @@ class Property:
     text: str
     ast: F.Node
     variables: tuple[str, ...]
+    allow_vacuous: bool = False  # the file accepts a premise that is never realised
+
+    @property
+    def premise(self) -> F.Node | None:
+        """The antecedent of a top-level implication (what must be seen for it to mean
+        anything), or None for other formulas."""
+        return self.ast.args[0] if self.ast.op == "implies" else None
 
 
 def parse_properties(
@@ -49,21 +56,26 @@ def parse_properties(
     for i, item in enumerate(raw or []):
         key = None
         if isinstance(item, dict):
-            unknown = set(item) - {"name", "formula"}
-            if unknown or "formula" not in item:
+            unknown = set(item) - {"name", "formula", "allow_vacuous"}
+            if (
+                unknown
+                or "formula" not in item
+                or not isinstance(item.get("allow_vacuous", False), bool)
+            ):
                 problems.append(
                     (
                         i,
                         None,
                         1,
                         "a property is a formula string or a mapping with "
-                        "'formula' (and optionally 'name')",
+                        "'formula' (and optionally 'name' and 'allow_vacuous: true|false')",
                     )
                 )
                 continue
             name, text, key = str(item.get("name", item["formula"])), item["formula"], "formula"
+            vacuous_ok = bool(item.get("allow_vacuous", False))
         else:
-            name, text = str(item), item
+            name, text, vacuous_ok = str(item), item, False
         try:
             ast = F.parse(text)
             if set(F.names(ast)) & broken:
@@ -73,7 +85,7 @@ def parse_properties(
         except F.FormulaError as exc:
             problems.append((i, key, exc.column, str(exc)))
             continue
-        out.append(Property(name, str(text), ast, tuple(F.names(ast))))
+        out.append(Property(name, str(text), ast, tuple(F.names(ast)), vacuous_ok))
     return out, problems
 
 
@@ -201,6 +213,7 @@ def check_properties(
     metric_name: str,
     max_rows: int = 256,
     progress=None,
+    cache=None,
 ) -> list[dict]:
     """One result per property: status ``holds`` | ``fails`` | ``contradictory``, a detail
     line, the counterexample (if any), and the interventional truth table."""
@@ -236,7 +249,7 @@ def check_properties(
             ],
         )
     keys = list(conds)
-    r = Engine(model, max_rows=max_rows, progress=progress).run(
+    r = Engine(model, max_rows=max_rows, progress=progress, cache=cache).run(
         task, [conds[k] for k in keys], metric(metric_name)
     )
     states = {k: _states(conds[k], r, keys.index(k), variables, task, hooks) for k in keys}
@@ -275,19 +288,96 @@ def check_properties(
         n_int = sum(int(realised[c].sum()) for c, _ in combos)
         skipped = not_intervened(p, variables, parents)
         res["not_intervened"] = skipped
-        if bad is None:
+        res["coverage"] = cov = _coverage(p, variables, parents, combos, states, obs, realised)
+        vacuous = _vacuity(p, cov)
+        if bad is None and vacuous and not p.allow_vacuous:
+            res.update(status="vacuous", detail=vacuous)
+        elif bad is None:
             note = " (a tautology: true whatever the model does)" if p.name in tautologies else ""
             if skipped:
                 note += f"; measured, not set by intervention: {', '.join(skipped)}"
+            if vacuous:
+                note += f"; vacuously (allowed by the file): {vacuous}"
             res.update(
                 status="holds",
-                detail=f"holds on {n_obs} observed runs and {n_int} "
-                f"interventional runs over {len(parents)} parent(s){note}",
+                detail=f"holds on {n_obs} observed runs (the clean and corrupt run of each "
+                f"example) and {n_int} interventional runs (clean runs with its "
+                f"{len(parents)} parent variable(s) set by ablate-or-keep, counted where the "
+                f"setting is realised){note}",
             )
         else:
             res.update(status="fails", detail=bad["summary"], counterexample=bad)
         results.append(res)
     return results
+
+
+def _coverage(p, variables, parents, combos, states, obs, realised) -> dict:
+    """How much of what ``p`` speaks about was seen: on how many observed and interventional
+    runs its premise is true, and which parent combinations were realised (n > 0)."""
+    names = [v.name for v in variables]
+    premise = p.premise
+    out: dict = {
+        "observed_runs": int(sum(len(states[k]) for k in obs)),
+        "combinations": len(combos),
+        "combinations_realised": sum(bool(realised[c].any()) for c, _ in combos),
+        "unrealised": [
+            {v.name: s for v, s in zip(parents, c, strict=True)}
+            for c, _ in combos
+            if not realised[c].any()
+        ],
+    }
+    if premise is None:
+        return out
+    true_of = Property("premise", "", premise, tuple(F.names(premise)))
+    negated = Property("not premise", "", F.Node("not", (premise,)), true_of.variables)
+
+    def count(rows: np.ndarray) -> int:
+        n, left = 0, rows
+        while len(left):  # rows where the premise holds are those falsifying its negation
+            j = falsifying_row(negated, variables, left)
+            if j is None:
+                break
+            hit = np.all(
+                left[:, [names.index(x) for x in true_of.variables]]
+                == left[j][[names.index(x) for x in true_of.variables]],
+                axis=1,
+            )
+            n += int(hit.sum())
+            left = left[~hit]
+        return n
+
+    out["premise_observed"] = sum(count(states[k]) for k in obs)
+    inter = 0
+    for c, k in combos:
+        rows = states[k][realised[c]].copy()
+        for v, s in zip(parents, c, strict=True):
+            rows[:, names.index(v.name)] = s
+        inter += count(rows)
+    out["premise_interventional"] = inter
+    return out
+
+
+def _vacuity(p, cov: dict) -> str:
+    """Why ``p`` would hold only vacuously (empty when it does not)."""
+    why = []
+    if p.premise is not None and cov["premise_observed"] + cov["premise_interventional"] == 0:
+        why.append(
+            f"its premise is true in none of the {cov['observed_runs']} observed runs and none "
+            "of the interventional runs"
+        )
+    if cov["unrealised"]:
+        shown = "; ".join(", ".join(f"{k}={v}" for k, v in u.items()) for u in cov["unrealised"])
+        why.append(
+            f"{len(cov['unrealised'])} of {cov['combinations']} parent combinations were "
+            f"never realised ({shown}: keeping a parent at 1 needs examples where it is 1 on "
+            "the clean run)"
+        )
+    if not why:
+        return ""
+    return (
+        "vacuous: " + " and ".join(why) + "; nothing was tested there (write "
+        "'allow_vacuous: true' in the property to accept this)"
+    )
 
 
 def _states(cond, r, ci: int, variables, task, hooks) -> np.ndarray:

@@ -32,19 +32,26 @@ def _ci(e) -> str:
 def render(ctx: ReportContext) -> str:
     v, m = ctx.verdict, ctx.measurement
     hyp, spec = v.hypothesis, v.hypothesis.spec
-    ok = sum(c.passed for c in v.claims)
-    status = "PASS" if v.passed else "FAIL"
+    from causal_mi.report.statistics import (
+        claims_count,
+        estimate_cell,
+        gap_line,
+        interval_line,
+        status_word,
+    )
+
+    status = status_word(v)
     h = [
         f"<!doctype html><html><head><meta charset=utf-8><title>causal-mi: "
         f"{escape(spec.name)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{escape(spec.name)} — <span class={status.lower()}>{status}</span> "
-        f"({ok}/{len(v.claims)} claims hold)</h1>",
+        f"<h1>{escape(spec.name)} — <span class={status.lower().replace(' ', '-')}>{status}</span> "
+        f"({escape(claims_count(v))})</h1>",
         f"<p>{escape(spec.description)}</p>",
         f"<p>Model <code>{escape(ctx.model_info['ref'])}</code>, task "
         f"<code>{escape(ctx.task.name)}</code> (n = {len(ctx.task)}, seed {spec.task.seed}), "
         f"metric <code>{spec.metric}</code>, ablation <code>{spec.ablation}</code>. "
-        f"m(clean) = {m.clean.mean():.4f}, m(corrupt) = {m.corrupt.mean():.4f}, "
-        f"G = {m.gap:.4f}; every quantity is a fraction of G.</p>",
+        f"m(clean) = {m.clean.mean():.4f}, m(corrupt) = {m.corrupt.mean():.4f}.</p>",
+        f"<p class={'pass' if v.valid else 'fail'}>{escape(gap_line(m, v))}.</p>",
         "<h2>Claims</h2><table><tr><th>claim</th><th>estimate [CI]</th>"
         "<th>decision rule</th><th>verdict</th></tr>",
     ]
@@ -52,14 +59,11 @@ def render(ctx: ReportContext) -> str:
         cls = "pass" if c.passed else "fail"
         h.append(
             f"<tr><td><code>{escape(c.claim.claim.text)}</code></td>"
-            f"<td>{_ci(c.estimate)}</td><td>{escape(c.rule)}</td>"
-            f"<td class={cls}>{'holds' if c.passed else 'fails'}</td></tr>"
+            f"<td>{escape(estimate_cell(c))}</td><td>{escape(c.why or c.rule)}</td>"
+            f"<td class={cls}>{escape(c.status)}</td></tr>"
         )
     h.append("</table>")
-    h.append(
-        f"<p class=note>Percentile bootstrap over examples ({spec.bootstrap} resamples), "
-        f"confidence {spec.confidence:g}; correction: {v.correction}.</p>"
-    )
+    h.append(f"<p class=note>{escape(interval_line(m, v))}</p>")
     h.append("<h2>Hypothesis graph</h2>" + _graph(ctx))
     h.append("<h2>Measured quantities</h2><table><tr><th>quantity</th><th>estimate [CI]</th></tr>")
     for label, e in sorted(m.estimates.items()):

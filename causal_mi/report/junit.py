@@ -14,7 +14,12 @@ def suite(ctx: ReportContext) -> ET.Element:
     claims = list(v.claims)
     failures = sum(not c.passed for c in claims)
     skipped = sum(p["status"] == "not checked" for p in ctx.properties)
-    failures += sum(p["status"] == "fails" for p in ctx.properties)
+    failures += sum(p["status"] in ("fails", "vacuous") for p in ctx.properties)
+    props = ET.Element("properties")
+    ET.SubElement(props, "property", name="verdict", value=v.status)
+    ET.SubElement(props, "property", name="levels", value=v.levels)
+    if not v.valid:
+        ET.SubElement(props, "property", name="not_decidable", value=v.gap.reason)
     el = ET.Element(
         "testsuite",
         name=name,
@@ -24,6 +29,7 @@ def suite(ctx: ReportContext) -> ET.Element:
         skipped=str(skipped),
         time=str(ctx.provenance.get("seconds", 0)),
     )
+    el.append(props)
     for c in claims:
         case = ET.SubElement(
             el,
@@ -34,8 +40,9 @@ def suite(ctx: ReportContext) -> ET.Element:
             line=str(c.claim.location.line),
         )
         if not c.passed:
-            msg = c.rule if v.valid else "G <= 0: no fraction of G is defined"
-            ET.SubElement(case, "failure", message=msg).text = (
+            msg = c.why or c.rule
+            kind = "not decidable" if not c.decidable else c.status
+            ET.SubElement(case, "failure", message=msg, type=kind).text = (
                 f"estimate {c.estimate.point:.4f}, CI [{c.estimate.lower:.4f}, "
                 f"{c.estimate.upper:.4f}]; {msg}"
             )
@@ -43,8 +50,8 @@ def suite(ctx: ReportContext) -> ET.Element:
         case = ET.SubElement(el, "testcase", classname=name, name=f"property: {p['text']}")
         if p["status"] == "not checked":
             ET.SubElement(case, "skipped", message=p["detail"])
-        elif p["status"] == "fails":
-            ET.SubElement(case, "failure", message=p["detail"])
+        elif p["status"] in ("fails", "vacuous"):
+            ET.SubElement(case, "failure", message=p["detail"], type=p["status"])
     return el
 
 

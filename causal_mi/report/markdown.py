@@ -15,10 +15,18 @@ def _f(x: float) -> str:
 def render(ctx: ReportContext) -> str:
     v, m = ctx.verdict, ctx.measurement
     hyp, spec = v.hypothesis, v.hypothesis.spec
-    ok = sum(c.passed for c in v.claims)
-    status = "PASS" if v.passed else "FAIL"
+    from causal_mi.report.statistics import (
+        claim_flags,
+        claims_count,
+        estimate_cell,
+        gap_line,
+        interval_line,
+        status_word,
+    )
+
+    status = status_word(v)
     lines = [
-        f"# causal-mi: {spec.name} — {status} ({ok}/{len(v.claims)} claims hold)",
+        f"# causal-mi: {spec.name} — {status} ({claims_count(v)})",
         "",
         spec.description or "",
         "",
@@ -26,35 +34,28 @@ def render(ctx: ReportContext) -> str:
         f"- model: `{ctx.model_info['ref']}` (sha256 `{ctx.model_info['weights_sha256'][:12]}`)",
         f"- task: `{ctx.task.name}`, n = {len(ctx.task)}, seed = {spec.task.seed}",
         f"- metric: `{spec.metric}` ({METRIC_HELP[spec.metric]}), ablation: `{spec.ablation}`",
-        f"- m(clean) = {m.clean.mean():.4f}, m(corrupt) = {m.corrupt.mean():.4f}, "
-        f"G = {m.gap:.4f}; every quantity is a fraction of G",
+        f"- m(clean) = {m.clean.mean():.4f}, m(corrupt) = {m.corrupt.mean():.4f}",
+        f"- {gap_line(m, v)}",
         "",
         "## Claims",
         "",
-        "| claim | estimate | CI | decision bound | verdict |",
-        "|---|---|---|---|---|",
+        "| claim | estimate [CI] | decision rule | verdict |",
+        "|---|---|---|---|",
     ]
     for c in v.claims:
-        e = c.estimate
+        word = {"holds": "holds", "fails": "**fails**"}.get(c.status, f"**{c.status}**")
+        rule = c.rule if c.decidable and c.estimate.defined else c.why
+        flag = claim_flags(c)
         lines.append(
-            f"| `{c.claim.claim.text}` | {_f(e.point)} | [{_f(e.lower)}, {_f(e.upper)}] "
-            f"| {_f(c.decision.bound)} (level {1 - c.decision.alpha:.4g}) "
-            f"| {'holds' if c.passed else '**fails**'} |"
+            f"| `{c.claim.claim.text}` | {estimate_cell(c)} | {rule}"
+            f"{'; ' + flag if flag else ''} | {word} |"
         )
-    conf = spec.confidence
     lines += [
         "",
-        f"CI: percentile bootstrap over examples ({spec.bootstrap} resamples) at {conf:g}. "
-        "A claim `q >= t` holds only if the lower decision bound is >= t; `q <= t` only if the "
-        "upper bound is <= t.",
+        interval_line(m, v),
+        "A claim `q >= t` holds only if its lower decision bound is >= t, `q <= t` only if "
+        "its upper bound is <= t, `q ~= c +- d` only if both lie inside [c - d, c + d].",
     ]
-    if v.correction == "holm":
-        lines.append(
-            f"Multiple claims: Holm step-down correction at family-wise level "
-            f"{1 - conf:g}; the decision bound is the bound at the claim's Holm level."
-        )
-    elif v.correction == "bonferroni":
-        lines.append(f"Multiple claims: Bonferroni correction at family-wise level {1 - conf:g}.")
     lines += ["", "## Circuit nodes", "", "| node | site | effect | restore |", "|---|---|---|---|"]
     for name, site in hyp.nodes.items():
         eff = m.estimates.get(f"effect({site})")

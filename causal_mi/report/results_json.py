@@ -9,7 +9,7 @@ from typing import Any
 
 from causal_mi.report.context import ReportContext
 
-SCHEMA = "causal-mi/results/v1"
+SCHEMA = "causal-mi/results/v2"
 
 
 def _num(x: float) -> float | None:
@@ -43,11 +43,28 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
             "confidence": spec.confidence,
             "correction": v.correction,
             "bootstrap": spec.bootstrap,
+            "bootstrap_replicates": m.n_boot,
+            "bootstrap_seed": m.bootstrap_seed,
+            "interval": m.interval,
+            "claim_level": v.alpha,
+            "levels": v.levels,
+            "gap_margin": spec.gap_margin,
         },
         "baseline": {
             "clean_mean": _num(m.clean.mean()),
             "corrupt_mean": _num(m.corrupt.mean()),
             "G": _num(m.gap),
+            "G_interval": [_num(m.gap_estimate.lower), _num(m.gap_estimate.upper)],
+            "G_se": _num(m.gap_estimate.se),
+            "gap_gate": {
+                "decidable": v.gap.decidable,
+                "lower_bound": _num(v.gap.bound),
+                "level": v.gap.alpha,
+                "margin": v.gap.margin,
+                "rule": "decidable when the one-sided lower bound of G at the claims' level "
+                "is >= margin x G",
+                "reason": v.gap.reason,
+            },
             "clean": [_num(x) for x in m.clean],
             "corrupt": [_num(x) for x in m.corrupt],
         },
@@ -57,6 +74,10 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
                 "lower": _num(e.lower),
                 "upper": _num(e.upper),
                 "confidence": e.confidence,
+                "se": _num(e.se),
+                "interval_method": e.method,
+                "undefined_replicates": e.undefined,
+                "undefined_reason": e.why,
                 "per_example": [_num(x) for x in e.per_example],
             }
             for label, e in m.estimates.items()
@@ -67,12 +88,21 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
                 "quantity": c.estimate.label,
                 "op": c.claim.claim.op,
                 "threshold": c.claim.claim.threshold,
+                "tolerance": c.claim.claim.tolerance,
                 "point": _num(c.estimate.point),
                 "lower": _num(c.estimate.lower),
                 "upper": _num(c.estimate.upper),
+                "status": c.status,
+                "why": c.why,
                 "decision_bound": _num(c.decision.bound),
-                "decision_alpha": c.decision.alpha,
+                "decision_bounds": [_num(b) for b in c.decision.bounds],
+                "decision_level": c.decision.alpha_used,
+                "decision_bound_mc_error": _num(c.decision.mc_error),
+                "near_threshold": c.near_threshold,
+                "detectable_margin": _num(c.detectable_margin),
                 "p_value": _num(c.decision.p_value),
+                "p_adjusted": _num(c.decision.p_adjusted),
+                "holds_alone": c.decision.passed_alone and c.decidable,
                 "passed": c.passed,
                 "rule": c.rule,
                 "location": str(c.claim.location),
@@ -83,6 +113,8 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
         "ablation_check": ctx.ablations,
         "dowhy": dowhy_section(ctx),
         "notes": m.notes + ctx.notes,
+        "verdict": v.status,
+        "verdict_reason": v.gap.reason,
         "passed": v.passed,
         "provenance": ctx.provenance,
     }

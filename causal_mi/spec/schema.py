@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 METRICS = ("logit_diff", "logprob", "prob", "prob_diff", "kl")
 ABLATIONS = ("resample", "mean", "zero")
-CORRECTIONS = ("holm", "bonferroni", "none")
+CORRECTIONS = ("holm", "bonferroni", "bh", "none")
+INTERVALS = ("bca", "percentile")
 
 
 class _Strict(BaseModel):
@@ -66,8 +67,11 @@ class Hypothesis(_Strict):
     metric: Literal["logit_diff", "logprob", "prob", "prob_diff", "kl"] = "logit_diff"
     ablation: Literal["resample", "mean", "zero"] = "resample"
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
-    correction: Literal["holm", "bonferroni", "none"] = "holm"
-    bootstrap: int = Field(2000, ge=200, le=100_000)
+    correction: Literal["holm", "bonferroni", "bh", "none"] = "holm"
+    bootstrap: int = Field(2000, ge=200, le=100_000)  # at least; more when levels need it
+    bootstrap_seed: int = 0  # the resampling seed, separate from the task's seed
+    interval: Literal["bca", "percentile"] = "bca"
+    gap_margin: float = Field(0.5, ge=0.0, lt=1.0)  # the gap gate: lower bound >= margin x G
     nodes: dict[str, str | NodeAt] = Field(default_factory=dict)
     edges: list[str] = Field(default_factory=list)
     claims: list[str] = Field(default_factory=list)

@@ -1,11 +1,28 @@
-"""Bootstrap confidence intervals for ratio quantities (every SPEC 3 quantity is a fraction
-of G, so both numerator and denominator are resampled together)."""
+"""Bootstrap intervals for ratio quantities (every SPEC 3 quantity is a fraction of G).
+
+Numerator and denominator are resampled together (paired: one set of example indices per
+replicate), so the interval accounts for the uncertainty of G. The default interval is the
+bias-corrected and accelerated (BCa) bootstrap of Efron (1987), the method
+``scipy.stats.bootstrap`` uses by default (the tests hold these bounds to scipy's); the
+plain percentile interval is selectable. BCa needs a bias correction ``z0`` and an
+acceleration ``a`` (from the jackknife); where either is undefined (every replicate on one
+side of the estimate, a constant statistic) the percentile interval is used and the estimate
+says so.
+
+One-sided bounds at any level come from the same replicates, so the claims of one file,
+decided at different corrected levels, share one set of resamples; the Monte Carlo error of
+each bound (how much it would move under a new bootstrap seed) is reported with it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr, ndtri
+
+METHODS = ("bca", "percentile")
+UNDEFINED_SHARE = 0.01  # more replicates than this with a zero denominator: no interval
 
 
 @dataclass(frozen=True)
@@ -13,7 +30,9 @@ class Estimate:
     """A quantity's point estimate, interval, per-example values and bootstrap replicates.
 
     ``per_example[i] = numerator[i] / G`` so that their mean is the point estimate.
-    """
+    ``lower`` / ``upper`` bound the two-sided ``confidence`` interval; ``why`` says why they
+    are NaN when they are (never silently). ``undefined`` counts replicates whose resampled
+    G was zero (left out of the interval)."""
 
     label: str
     point: float
@@ -21,13 +40,99 @@ class Estimate:
     upper: float
     confidence: float
     per_example: np.ndarray
-    samples: np.ndarray  # bootstrap replicates of the ratio
+    samples: np.ndarray  # finite bootstrap replicates of the ratio, sorted
+    method: str = "percentile"  # the method actually used
+    z0: float = 0.0
+    accel: float = 0.0
+    undefined: int = 0
+    n_boot: int = 0
+    seed: int = 0
+    why: str = ""
+
+    @property
+    def defined(self) -> bool:
+        return not self.why and self.samples.size > 0
+
+    @property
+    def se(self) -> float:
+        """The bootstrap standard error."""
+        return float(np.std(self.samples, ddof=1)) if self.samples.size > 1 else float("nan")
+
+    def _level(self, alpha: float, upper: bool) -> float:
+        """The quantile of the replicates that is the one-sided bound at level ``alpha``."""
+        z = ndtri(1 - alpha if upper else alpha)
+        if self.method == "percentile":
+            return float(ndtr(z))
+        u = self.z0 + z
+        return float(ndtr(self.z0 + u / (1 - self.accel * u)))
 
     def bound(self, op: str, alpha: float) -> float:
-        """The one-sided decision bound at total two-sided level ``alpha``: the lower bound
-        of the (1 - alpha) interval for ``>=`` claims, the upper bound for ``<=``."""
-        q = alpha / 2 if op == ">=" else 1 - alpha / 2
-        return float(np.quantile(self.samples, q))
+        """The one-sided bound at level ``alpha``: the lower bound for ``>=`` claims (with
+        probability 1 - alpha the quantity is at least this), the upper bound for ``<=``.
+
+        >>> e = bootstrap_ratio(np.arange(10.0), np.ones(10), label="x", confidence=0.95,
+        ...                     n_boot=2000, seed=0)
+        >>> e.bound(">=", 0.025) < e.point < e.bound("<=", 0.025)
+        True
+        """
+        if not self.defined:
+            return float("nan")
+        q = self._level(alpha, op == "<=")
+        return float(np.quantile(self.samples, q, method="inverted_cdf"))
+
+    def p_value(self, op: str, threshold: float) -> float:
+        """One-sided p-value of the claim ``op threshold`` (null: the claim is false),
+        inverted from :meth:`bound`: ``bound(op, alpha)`` clears the threshold exactly when
+        the p-value is below ``alpha`` (up to the resolution 1/B of the replicates)."""
+        if not self.defined:
+            return 1.0
+        s, B = self.samples, self.samples.size
+        if op == ">=":
+            frac = np.count_nonzero(s < threshold) / B
+        else:
+            frac = np.count_nonzero(s <= threshold) / B
+        frac = min(max(frac, 0.5 / B), 1 - 0.5 / B)
+        w = ndtri(frac) - self.z0
+        if self.method == "percentile":
+            z = w + self.z0
+        else:
+            z = w / (1 + self.accel * w) - self.z0
+        return float(ndtr(z) if op == ">=" else ndtr(-z))
+
+    def mc_error(self, op: str, alpha: float) -> float:
+        """Monte Carlo standard error of :meth:`bound`: half the distance between the order
+        statistics ``B q +- 1.96 sqrt(B q (1 - q))`` of the replicates, over 1.96 (how far
+        the bound moves under another bootstrap seed; it shrinks like 1 / sqrt(B))."""
+        if not self.defined:
+            return float("nan")
+        B = self.samples.size
+        q = self._level(alpha, op == "<=")
+        half = 1.96 * np.sqrt(B * q * (1 - q))
+        lo = int(np.clip(np.floor(B * q - half), 0, B - 1))
+        hi = int(np.clip(np.ceil(B * q + half), 0, B - 1))
+        return float((self.samples[hi] - self.samples[lo]) / (2 * 1.96))
+
+
+def resample_indices(n: int, n_boot: int, seed: int):
+    """Yield blocks of bootstrap index rows ``[rows, n]`` (bounded memory): the same for
+    every quantity of a file, so replicates are paired across quantities."""
+    rng = np.random.default_rng(seed)
+    for lo in range(0, n_boot, 1000):
+        yield rng.integers(0, n, size=(min(n_boot, lo + 1000) - lo, n))
+
+
+def _jackknife_accel(num: np.ndarray, den: np.ndarray) -> float:
+    """The BCa acceleration from leave-one-out ratios of means (NaN when undefined)."""
+    n = num.shape[0]
+    if n < 3:
+        return float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jk = (num.sum() - num) / (den.sum() - den)
+    if not np.all(np.isfinite(jk)):
+        return float("nan")
+    d = jk.mean() - jk
+    denom = 6 * np.sum(d**2) ** 1.5
+    return float(np.sum(d**3) / denom) if denom > 0 else float("nan")
 
 
 def bootstrap_ratio(
@@ -38,27 +143,119 @@ def bootstrap_ratio(
     confidence: float,
     n_boot: int,
     seed: int,
+    method: str = "bca",
 ) -> Estimate:
-    """Point estimate ``mean(num) / mean(den)`` and a percentile bootstrap interval.
+    """Point estimate ``mean(num) / mean(den)`` and a bootstrap interval (BCa by default).
 
     >>> e = bootstrap_ratio(np.ones(50), 2 * np.ones(50), label="x", confidence=0.95,
     ...                     n_boot=200, seed=0)
-    >>> (e.point, e.lower, e.upper)
-    (0.5, 0.5, 0.5)
+    >>> (e.point, e.lower, e.upper, e.method)
+    (0.5, 0.5, 0.5, 'percentile')
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown bootstrap method '{method}'; valid: {', '.join(METHODS)}")
     num = np.asarray(numerator, dtype=np.float64)
     den = np.asarray(denominator, dtype=np.float64)
     n = num.shape[0]
     g = den.mean()
-    point = float(num.mean() / g) if g != 0 else float("nan")
-    rng = np.random.default_rng(seed)
+    defined_point = g != 0 and np.isfinite(g)
+    point = float(num.mean() / g) if defined_point else float("nan")
+    per_example = num / g if defined_point else np.full(n, np.nan)
     samples = np.empty(n_boot)
-    for lo in range(0, n_boot, 1000):  # bounded memory: 1000 x n indices at a time
-        hi = min(n_boot, lo + 1000)
-        idx = rng.integers(0, n, size=(hi - lo, n))
+    pos = 0
+    for idx in resample_indices(n, n_boot, seed):
         with np.errstate(divide="ignore", invalid="ignore"):
-            samples[lo:hi] = num[idx].mean(axis=1) / den[idx].mean(axis=1)
-    alpha = 1 - confidence
-    lower, upper = np.quantile(samples, [alpha / 2, 1 - alpha / 2])
-    per_example = num / g if g != 0 else np.full(n, np.nan)
-    return Estimate(label, point, float(lower), float(upper), confidence, per_example, samples)
+            samples[pos : pos + len(idx)] = num[idx].mean(axis=1) / den[idx].mean(axis=1)
+        pos += len(idx)
+    finite = np.sort(samples[np.isfinite(samples)])
+    undefined = n_boot - finite.size
+    why = ""
+    if not defined_point:
+        why = "G = 0 on the task: the ratio is undefined"
+    elif undefined > UNDEFINED_SHARE * n_boot:
+        why = (
+            f"{undefined} of {n_boot} bootstrap replicates resample G to 0, so the ratio's "
+            "interval is undefined (the corruption barely changes the metric)"
+        )
+    used, z0, accel = "percentile", 0.0, 0.0
+    if method == "bca" and not why and finite.size:
+        frac = (np.count_nonzero(finite < point) + np.count_nonzero(finite <= point)) / (
+            2 * finite.size
+        )
+        z0 = float(ndtri(frac))
+        accel = _jackknife_accel(num, den)
+        if np.isfinite(z0) and np.isfinite(accel):
+            used = "bca"
+        else:
+            z0, accel = 0.0, 0.0
+    est = Estimate(
+        label,
+        point,
+        float("nan"),
+        float("nan"),
+        confidence,
+        per_example,
+        finite if not why else np.empty(0),
+        used,
+        z0,
+        accel,
+        undefined,
+        n_boot,
+        seed,
+        why,
+    )
+    alpha = (1 - confidence) / 2
+    lower, upper = est.bound(">=", alpha), est.bound("<=", alpha)
+    return Estimate(**{**est.__dict__, "lower": lower, "upper": upper})
+
+
+@dataclass(frozen=True)
+class GapEstimate:
+    """G = m(clean) - m(corrupt) with its interval and the gap gate's decision.
+
+    Fractions of G are decided only when G is told apart from 0 with margin: its one-sided
+    lower bound at the claims' level must be at least ``margin`` times its estimate (with
+    the default 0.5, the denominator is known to within a factor of 2 at that level, which
+    needs G >= about 4 standard errors at the 0.025 level)."""
+
+    point: float
+    lower: float
+    upper: float
+    se: float
+    bound: float  # the one-sided lower bound the gate compares
+    alpha: float  # the one-sided level of that bound
+    margin: float
+    decidable: bool
+    reason: str
+
+
+def gap_estimate(
+    denominator: np.ndarray, *, alpha: float, confidence: float, n_boot: int, seed: int, margin
+) -> GapEstimate:
+    """Bootstrap G (same resamples as the ratios) and apply the gap gate."""
+    den = np.asarray(denominator, dtype=np.float64)
+    e = bootstrap_ratio(
+        den, np.ones_like(den), label="G", confidence=confidence, n_boot=n_boot, seed=seed
+    )
+    bound = e.bound(">=", alpha)
+    g = e.point
+    if not np.isfinite(g) or g <= 0:
+        ok, reason = (
+            False,
+            (
+                f"G = {g:.4g} <= 0: the corrupt prompts do not lower the metric (check the answer "
+                "and wrong tokens, or the corruption), so no fraction of G is defined"
+            ),
+        )
+    elif not bound >= margin * g:
+        ok, reason = (
+            False,
+            (
+                f"the corruption does not change the behaviour distinguishably: G = {g:.4g}, "
+                f"standard error {e.se:.2g}, one-sided lower bound {bound:.4g} at level {alpha:g} "
+                f"< {margin:g} x G; fractions of G would be decided on noise"
+            ),
+        )
+    else:
+        ok, reason = True, ""
+    return GapEstimate(g, e.lower, e.upper, e.se, bound, alpha, margin, ok, reason)

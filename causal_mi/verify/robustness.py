@@ -14,7 +14,7 @@ from causal_mi.spec.schema import ABLATIONS
 
 
 def ablation_check(
-    hyp: Any, model: Any, task: Any, verdict: Any, *, max_rows: int = 256
+    hyp: Any, model: Any, task: Any, verdict: Any, *, max_rows: int = 256, cache: Any = None
 ) -> tuple[dict[str, dict[str, dict[str, float | bool]]], list[str]]:
     """Per claim and ablation: estimate, interval and decision; plus one note per claim whose
     verdict differs between ablations."""
@@ -38,7 +38,9 @@ def ablation_check(
         if ablation == hyp.spec.ablation:
             continue
         alt = dataclasses.replace(hyp, spec=hyp.spec.model_copy(update={"ablation": ablation}))
-        record(ablation, decide_claims(alt, measure(alt, model, task, max_rows=max_rows)))
+        record(
+            ablation, decide_claims(alt, measure(alt, model, task, max_rows=max_rows, cache=cache))
+        )
     notes = []
     for text, by in table.items():
         if len({r["passed"] for r in by.values()}) > 1:

@@ -94,9 +94,10 @@ def test_sweep_bad_file_is_reported_like_verify(tmp_path, mlp_dir):
 
 def test_verify_with_memory_budget_gives_same_results(hyp, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    assert _invoke("verify", hyp, "-o", a, "--no-ablation-check").exit_code == 0
+    # a random model: its verdict does not matter (its gap gate fails), its numbers do
+    first = _invoke("verify", hyp, "-o", a, "--no-ablation-check").exit_code
     r = _invoke("verify", hyp, "-o", b, "--no-ablation-check", "--max-memory", "64KiB")
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == first and first in (0, 1), r.output
     ra = json.loads((a / "results.json").read_text())["claims"]
     rb = json.loads((b / "results.json").read_text())["claims"]
     keys = ("point", "lower", "upper")

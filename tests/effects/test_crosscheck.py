@@ -246,7 +246,7 @@ def test_reports_carry_the_numbers(occupation, boolean, tmp_path):
     _, ctx = occupation
     pipeline.write_outputs(ctx, tmp_path / "occ", with_junit=False)
     data = json.loads((tmp_path / "occ" / "results.json").read_text())
-    assert data["schema"] == "causal-mi/results/v1"
+    assert data["schema"] == "causal-mi/results/v2"
     section = data["dowhy"]
     assert section["ran"] is True and section["disagreements"] == []
     rows = {q["quantity"]: q for q in section["quantities"]}

@@ -179,7 +179,9 @@ def test_bad_properties_exit_2(tmp_path, variables, properties, message):
 def test_unrealised_parent_state_is_not_a_counterexample(prep, variables):
     """Keeping a component clean sets its variable to 1 only where it is 1 on the clean run:
     a parent that never fires (position 0 has no previous token) gives no state-1 rows, so
-    an implication from it cannot fail on a state the model never produced."""
+    an implication from it cannot fail on a state the model never produced. Nor can it hold
+    on its merits: its premise is never realised, so it is vacuous (it holds only where the
+    file accepts that with ``allow_vacuous: true``)."""
     extra, problems = parse_variables(
         {"prev0": {"attention": "L0H2", "to": "previous", "pos": 0, "above": 0.5}},
         prep.hypothesis.nodes,
@@ -188,9 +190,21 @@ def test_unrealised_parent_state_is_not_a_counterexample(prep, variables):
     assert problems == []
     vs = [*variables, *extra]
     r = _check(prep, vs, ["prev0 -> not ind"])["prev0 -> not ind"]
-    assert r["status"] == "holds", r["detail"]
+    assert r["status"] == "vacuous" and r["counterexample"] is None, r["detail"]
+    assert "premise is true in none of the 200 observed runs" in r["detail"]
+    assert r["coverage"]["premise_observed"] == 0
+    assert r["coverage"]["unrealised"] == [{"prev0": 1}]
     table = {row["prev0"]: row for row in r["truth_table"]}
     assert table[1]["n"] == 0 and table[0]["n"] == len(prep.task.examples)
+    allowed = [{"name": "p", "formula": "prev0 -> not ind", "allow_vacuous": True}]
+    r = _check(prep, vs, allowed)["p"]
+    assert r["status"] == "holds" and "vacuously (allowed by the file)" in r["detail"]
+
+
+def test_a_realised_premise_is_not_vacuous(prep, variables):
+    r = _check(prep, variables, ["ind -> correct"])["ind -> correct"]
+    assert r["status"] != "vacuous", r["detail"]
+    assert r["coverage"]["premise_observed"] > 0
 
 
 def test_variables_not_set_by_intervention_are_named(prep, variables):

@@ -93,7 +93,10 @@ CLAIMS = ["effect(a) >= -100", "effect(b) <= 100", "effect(L0H2) >= -100"]
 
 def _numbers(out: Path) -> dict[str, tuple]:
     res = json.loads((out / "results.json").read_text())
-    return {c["text"]: (c["point"], c["lower"], c["upper"], c["passed"]) for c in res["claims"]}
+    return {
+        c["text"]: (c["point"], c["lower"], c["upper"], c.get("status", c["passed"]))
+        for c in res["claims"]
+    }
 
 
 def test_roles_and_templates_measure_what_positions_measure(tmp_path, attn_only_dir):
@@ -110,10 +113,10 @@ def test_roles_and_templates_measure_what_positions_measure(tmp_path, attn_only_
         d = tmp_path / name
         d.mkdir()
         code, text = verify(write(d, attn_only_dir, rows, nodes, CLAIMS), d / "out")
-        assert code == 0, text
-        got[name] = _numbers(d / "out")
+        assert code in (0, 1), text  # measured (a random model's gap may be undecidable)
+        got[name] = (code, _numbers(d / "out"))
     assert got["template"] == got["text"] == got["positions"]
-    assert abs(got["positions"]["effect(a) >= -100"][0]) > 1e-6  # the patch does something
+    assert abs(got["positions"][1]["effect(a) >= -100"][0]) > 1e-6  # the patch does something
 
 
 def test_role_a_row_lacks(tmp_path, attn_only_dir):
@@ -192,7 +195,8 @@ def test_prompts_of_different_lengths_run_end_to_end(tmp_path, attn_only_dir):
     at(text, tmp_path / "pairs.jsonl", 1, "clean prompt is 8 tokens but corrupt is 9", "zero")
     path.write_text(path.read_text().replace("ablation: resample", "ablation: zero"))
     code, text = verify(path, tmp_path / "out")
-    assert code == 0, text
+    assert code in (0, 1), text
+    assert (tmp_path / "out" / "results.json").exists()
     whole = write(tmp_path, attn_only_dir, rows, "{a: L0H1}", CLAIMS[:1])
     whole.write_text(whole.read_text().replace("ablation: resample", "ablation: zero"))
     code, text = verify(whole, tmp_path / "out")
