@@ -76,21 +76,12 @@ def prepare(
 
 
 def _check_positions(hyp: ResolvedHypothesis, task: Task) -> None:
-    from causal_mi.errors import Problem
+    """Every site's positions exist in every prompt: integers inside the shortest prompt
+    (clean or corrupt), roles defined by every example (a role with one token), the metric's
+    role too; prompts of different lengths only with positioned sites."""
+    from causal_mi.tasks.checks import position_problems
 
-    shortest = min(ex.length for ex in task.examples)
-    problems = []
-    for site, where in hyp.site_refs:
-        for p in site.pos or ():
-            if not -shortest <= p < shortest:
-                problems.append(
-                    Problem(
-                        where,
-                        f"{site}: position {p} is outside the shortest "
-                        f"prompt ({shortest} tokens, positions 0..{shortest - 1} "
-                        f"or -{shortest}..-1)",
-                    )
-                )
+    problems = position_problems(hyp, task)
     if problems:
         raise InputError(problems)
 

@@ -48,6 +48,8 @@ def attribute_heads(
     lengths = {e.length for e in task.examples}
     if len(lengths) != 1:
         raise ValueError(f"attribution needs prompts of one token length; got {sorted(lengths)}")
+    if task.not_plain():
+        raise ValueError(f"attribution needs plain examples: {task.not_plain()}")
     dev = model.device
     clean, corrupt = _tokens(task, "clean", dev), _tokens(task, "corrupt", dev)
     answer = torch.tensor([e.answer for e in task.examples], device=dev)

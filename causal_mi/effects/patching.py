@@ -143,6 +143,8 @@ def act_patch(
     lengths = {e.length for e in task.examples}
     if len(lengths) != 1:
         raise ValueError(f"a sweep needs prompts of one token length; got {sorted(lengths)}")
+    if any(len(e.corrupt) != e.length for e in task.examples):
+        raise ValueError("a sweep needs clean and corrupt prompts of one token length")
     if direction not in ("restore", "ablate"):
         raise ValueError(f"unknown direction '{direction}'; valid: restore, ablate")
     if method not in ("auto", "incremental", "hooks"):
@@ -189,6 +191,8 @@ def _incremental_unavailable(model: LoadedModel, task: Task, family: str) -> str
 
     if family not in FAMILIES_FAST:
         return f"no incremental form of '{family}'"
+    if task.not_plain():  # answer sets, a metric read at a role: hook passes read them
+        return task.not_plain()
     try:
         w = weights_for(model)
     except UnsupportedArchitecture as exc:

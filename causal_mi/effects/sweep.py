@@ -122,6 +122,10 @@ def resid_sweep(
     lengths = [e.length for e in task.examples]
     length = max(set(lengths), key=lengths.count)
     exs = tuple(e for e in task.examples if e.length == length)[:max_examples]
+    aligned = tuple(e for e in exs if len(e.corrupt) == length)
+    if not aligned:  # prompts of different lengths: no position-by-position map
+        return np.full((model.dims.n_layers, length), np.nan), model.tokens.show(list(exs[0].clean))
+    exs = aligned
     sub = Task(task.name, exs)
     per, clean, corrupt = _paired(model, sub, "resid_pre", "restore", metric_name, max_rows)
     g = (clean - corrupt).mean()
@@ -141,15 +145,19 @@ def _paired(
 
     n = len(task.examples)
     clean, corrupt, per = np.zeros(n), np.zeros(n), None
-    lengths = sorted({e.length for e in task.examples})
+    # prompts of different clean and corrupt lengths have no all-position patch: NaN
+    even = [i for i, e in enumerate(task.examples) if len(e.corrupt) == e.length]
+    if len(even) < n:
+        clean[:], corrupt[:] = np.nan, np.nan
+    lengths = sorted({task.examples[i].length for i in even})
     for length in lengths:
-        idx = [i for i, e in enumerate(task.examples) if e.length == length]
+        idx = [i for i in even if task.examples[i].length == length]
         sub = Task(task.name, tuple(task.examples[i] for i in idx))
         s = act_patch(
             model, sub, family, direction=direction, metric_name=metric_name, max_rows=max_rows
         )
         if per is None:
-            per = np.zeros((s.per_example.shape[0], n))
+            per = np.full((s.per_example.shape[0], n), np.nan)
         per[:, idx] = s.per_example
         clean[idx], corrupt[idx] = s.clean_values, s.corrupt_values
     return per, clean, corrupt

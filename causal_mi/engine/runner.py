@@ -15,6 +15,7 @@ sees the same noised run.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from causal_mi.models.adapter import (
     ungrouped,
 )
 from causal_mi.models.loading import LoadedModel
-from causal_mi.spec.sites import Kind, Site
+from causal_mi.spec.sites import Kind, Role, Site
 from causal_mi.tasks.base import Noise, Task
 
 EMBED_HOOK = hook_point(Site(Kind.EMBED)).name  # where the noise enters the residual stream
@@ -45,6 +46,12 @@ _PATTERN_UNSUPPORTED = (
     "this model's attention runs inside the wrapped Hugging Face module, which ignores "
     "edits to the attention pattern, so pattern sites (LxHy.pattern, the head_pattern "
     "sweep) cannot be patched; patch the head's q/k/v inputs or its output instead"
+)
+
+_EDGES_NEED_PLAIN = (
+    "edge-level faithfulness (path patching) runs on plain examples only: prompts of one "
+    "length each, single-token answer and wrong, the metric read at END; drop the edges to "
+    "measure at node level, or use such a task; here: "
 )
 
 Progress = Callable[[int, int], None]
@@ -64,16 +71,41 @@ class RunResult:
 
 @dataclass
 class _Bucket:
+    """Examples whose clean runs share one token length and corrupt runs another.
+
+    A run is the prompt plus, for a multi-token answer, its teacher-forced continuation.
+    ``answer`` / ``wrong`` are [n_b] token ids for plain examples, else [n_b, M, K] member
+    tokens (see :mod:`causal_mi.effects.metrics`); ``read`` then holds each run's K metric
+    positions. ``roles[base][name]`` and ``prompt_len[base]`` ([n_b]) resolve role and
+    negative positions per row (``base``: ``"clean"`` or ``"corrupt"``)."""
+
     index: np.ndarray  # example indices in the task
     clean: torch.Tensor  # [n_b, L]
-    corrupt: torch.Tensor
+    corrupt: torch.Tensor  # [n_b, L'] (L' = L unless the prompts differ in length)
     answer: torch.Tensor
     wrong: torch.Tensor
     noise: torch.Tensor | None = None  # [n_b, L, d_model] added to the corrupt embeddings
+    roles: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    prompt_len: dict[str, torch.Tensor] = field(default_factory=dict)
+    read: dict[str, torch.Tensor] | None = None  # base -> [n_b, K]; None: last position
+    aligned: bool = True  # equal run and prompt lengths: integer positions line up
+    plain: bool = True  # every example plain (Example.plain): all engines apply
 
     @property
     def length(self) -> int:
         return int(self.clean.shape[1])
+
+    @property
+    def key(self) -> int | tuple[int, int]:
+        """The bucket's identity in recordings and checkpoint tags: the token length, or
+        (clean length, corrupt length) when they differ."""
+        lc, lr = int(self.clean.shape[1]), int(self.corrupt.shape[1])
+        return lc if lc == lr else (lc, lr)
+
+    @property
+    def tag(self) -> str:
+        k = self.key
+        return str(k) if isinstance(k, int) else f"{k[0]}x{k[1]}"
 
 
 class Engine:
@@ -121,7 +153,6 @@ class Engine:
         Conditions equal in content (labels and recordings aside) run once, recording the
         union of what they ask for. With a run cache every finished pass is saved, and cells
         it already holds (from an earlier pass, stage or process) are read back."""
-        import dataclasses
 
         unique: dict[str, int] = {}
         merged: list[Condition] = []
@@ -206,10 +237,13 @@ class Engine:
                     m = torch.stack(rows)
                     values[np.ix_(hook_idx[c_lo:c_hi], b.index[e_lo:e_hi])] = m.numpy()
                     for key, t in rec.items():
-                        out_rec.setdefault(key, {}).setdefault(b.length, []).append((e_lo, t))
+                        out_rec.setdefault(key, {}).setdefault(b.key, []).append((e_lo, t))
                     tick()
                 if edge_conds:
                     from causal_mi.engine.paths import run_edge_conditions
+
+                    if not (b.plain and b.aligned):
+                        raise InputError(_EDGES_NEED_PLAIN + (task.not_plain() or ""))
 
                     for (c_lo, c_hi, e_lo, e_hi), m in run_edge_conditions(
                         self, b, edge_conds, metric, base, ckpt, ex_keys
@@ -234,28 +268,18 @@ class Engine:
         return self.cache.scope(scope_key(self.model, metric_key, task.noise))
 
     def _buckets(self, task: Task) -> list[_Bucket]:
-        by_len: dict[int, list[int]] = {}
+        from causal_mi.engine.rows import make_bucket, run_tokens
+
+        by_len: dict[tuple[int, int], list[int]] = {}
         for i, ex in enumerate(task.examples):
-            by_len.setdefault(ex.length, []).append(i)
+            key = (len(run_tokens(ex, "clean")), len(run_tokens(ex, "corrupt")))
+            by_len.setdefault(key, []).append(i)
         out = []
-        for length in sorted(by_len):
-            idx = by_len[length]
+        for key in sorted(by_len):
+            idx = by_len[key]
             exs = [task.examples[i] for i in idx]
-
-            def t(rows: list) -> torch.Tensor:
-                return torch.tensor(rows, dtype=torch.long, device=self.device)
-
-            noise = embedding_noise(exs, length, self.bridge.W_E.detach())
-            out.append(
-                _Bucket(
-                    np.array(idx),
-                    t([e.clean for e in exs]),
-                    t([e.corrupt for e in exs]),
-                    t([e.answer for e in exs]),
-                    t([e.wrong for e in exs]),
-                    noise,
-                )
-            )
+            noise = embedding_noise(exs, key[1], self.bridge.W_E.detach())
+            out.append(make_bucket(np.array(idx), exs, noise, self.device, _Bucket))
         return out
 
     def _examples_per_pass(self, b: _Bucket) -> int:
@@ -276,21 +300,28 @@ class Engine:
                 yield c_lo, min(n_cond, c_lo + per), e_lo, min(len(b.index), e_lo + e)
 
     def _forward(
-        self, tokens: torch.Tensor, hooks: list, noise: torch.Tensor | None = None
+        self,
+        tokens: torch.Tensor,
+        hooks: list,
+        noise: torch.Tensor | None = None,
+        read: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Last-position logits of a forward pass with scoped hooks; ``noise`` [rows, pos,
-        d_model] is added to the embeddings first (its hook runs before every other one).
+        """Logits at the metric positions of a forward pass with scoped hooks: the last
+        position ([rows, V]) or, with ``read`` [rows, K], those K positions per row
+        ([rows, K, V]). ``noise`` [rows, pos, d_model] is added to the embeddings first (its
+        hook runs before every other one).
 
-        The metric reads only the last position, so the unembedding's input is cut to it:
-        with a 50k vocabulary that saves about a third of the pass and the [rows, pos, vocab]
-        logits tensor (1.2 GB for 256 rows of 24 tokens)."""
+        Only the metric positions are unembedded: with a 50k vocabulary that saves about a
+        third of the pass and the [rows, pos, vocab] logits tensor (1.2 GB for 256 rows of
+        24 tokens)."""
         if noise is not None:
             hooks = [(EMBED_HOOK, _add(noise)), *hooks]
-        with self.bridge.hooks(fwd_hooks=[*hooks, ("unembed.hook_in", _last_position)]):
+        cut = _last_position if read is None else _positions(read)
+        with self.bridge.hooks(fwd_hooks=[*hooks, ("unembed.hook_in", cut)]):
             logits = self.bridge(tokens)
-        return logits[:, -1, :].float()
+        return logits[:, -1, :].float() if read is None else logits.float()
 
-    def _pattern_forward(self, tokens: torch.Tensor, hooks: list, noise) -> torch.Tensor:
+    def _pattern_forward(self, tokens: torch.Tensor, hooks: list, noise, read=None):
         """:meth:`_forward` for passes that replace attention patterns. Attention that runs
         inside a wrapped HF module fires ``hook_pattern`` after the fact and discards edits
         (transformer_lens warns); that would measure nothing, so it is an error instead."""
@@ -299,7 +330,7 @@ class Engine:
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message=_PATTERN_DISCARDED, category=UserWarning)
             try:
-                return self._forward(tokens, hooks, noise)
+                return self._forward(tokens, hooks, noise, read)
             except UserWarning as exc:
                 raise InputError(
                     f"{_PATTERN_UNSUPPORTED} (transformer_lens: {exc})", file=self.model.source
@@ -314,7 +345,7 @@ class Engine:
                     need[p.source].add(self._hook(p.read_hook))
                 elif p.source == "mean":
                     need["corrupt"].add(self._hook(p.read_hook))
-        cache: dict[str, dict[str, torch.Tensor]] = {}
+        cache: dict = {}
         last: dict[str, torch.Tensor] = {}
         for base in ("clean", "corrupt"):
             tokens = getattr(b, base)
@@ -325,11 +356,13 @@ class Engine:
                 hi = lo + self.max_rows
                 hooks = [(h, _capture(store[h])) for h in store]
                 rows_noise = None if noise is None else noise[lo:hi]
-                parts.append(self._forward(tokens[lo:hi], hooks, rows_noise))
+                read = None if b.read is None else b.read[base][lo:hi]
+                parts.append(self._forward(tokens[lo:hi], hooks, rows_noise, read))
             last[base] = torch.cat(parts)
             cache[base] = {h: torch.cat(v) for h, v in store.items()}
         cache["mean"] = {h: v.mean(dim=0, keepdim=True) for h, v in cache["corrupt"].items()}
-        clean_logp = torch.log_softmax(last["clean"], dim=-1)
+        first = last["clean"] if last["clean"].dim() == 2 else last["clean"][:, 0]
+        clean_logp = torch.log_softmax(first, dim=-1)
         m_clean = metric(last["clean"], b.answer, b.wrong, clean_logp)
         m_corrupt = metric(last["corrupt"], b.answer, b.wrong, clean_logp)
         return cache, m_clean, m_corrupt, clean_logp
@@ -345,14 +378,43 @@ class Engine:
         metric: Metric,
         clean_logp: torch.Tensor,
     ):
+        """Metric values [len(conds), e_hi - e_lo] and recordings of the conditions; runs
+        whose clean and corrupt prompts differ in length go in one pass per base."""
+        if b.clean.shape[1] == b.corrupt.shape[1]:
+            return self._pass(b, conds, e_lo, e_hi, cache, recorded, metric, clean_logp)
+        m = torch.zeros(len(conds), e_hi - e_lo, dtype=torch.float64)
+        captured: dict[str, torch.Tensor] = {}
+        for base in ("clean", "corrupt"):
+            idx = [i for i, c in enumerate(conds) if c.base == base]
+            if idx:
+                part, rec = self._pass(
+                    b, [conds[i] for i in idx], e_lo, e_hi, cache, recorded, metric, clean_logp
+                )
+                m[idx] = part.to(m.dtype)
+                captured.update(rec)
+        return m, captured
+
+    def _pass(
+        self,
+        b: _Bucket,
+        conds: Sequence[Condition],
+        e_lo: int,
+        e_hi: int,
+        cache: dict,
+        recorded: dict,
+        metric: Metric,
+        clean_logp: torch.Tensor,
+    ):
+        from causal_mi.engine.rows import patch_rows
+
         n_e = e_hi - e_lo
         tokens = torch.cat([getattr(b, c.base)[e_lo:e_hi] for c in conds])
-        ops: dict[str, list[tuple[slice, Patch]]] = {}
+        ops: dict[str, list[tuple[slice, Patch, str]]] = {}
         recs: dict[str, list[tuple[slice, str]]] = {}
         for ci, cond in enumerate(conds):
             rows = slice(ci * n_e, (ci + 1) * n_e)
             for p in cond.patches:
-                ops.setdefault(self._hook(p.hook), []).append((rows, p))
+                ops.setdefault(self._hook(p.hook), []).append((rows, p, cond.base))
             for key, h in cond.record:
                 recs.setdefault(self._hook(h), []).append((rows, key))
         captured: dict[str, torch.Tensor] = {}
@@ -368,7 +430,7 @@ class Engine:
                 value = _per_query_head(cache["mean"][self._hook(p.read_hook)], act_rows)
                 value = value.expand_as(act_rows)
             elif p.source.startswith("recorded:"):
-                value = recorded[p.source.split(":", 1)[1]][L][e_lo:e_hi]
+                value = recorded[p.source.split(":", 1)[1]][b.key][e_lo:e_hi]
             else:
                 value = cache[p.source][self._hook(p.read_hook)][e_lo:e_hi]
             value = _per_query_head(value, act_rows)
@@ -382,9 +444,15 @@ class Engine:
                     act = act.repeat_interleave(self.kv.group, dim=2)
                 if hook_name in ops:
                     act = act.clone()
-                    for rows, p in ops[hook_name]:
-                        mask = _mask(p, act.shape, L, act.device)
-                        act[rows] = torch.where(mask, source(p, act[rows], rows), act[rows])
+                    for rows, p, base in ops[hook_name]:
+                        if b.aligned and not any(isinstance(q, Role) for q, _ in p.cells):
+                            mask = _mask(p, act.shape, L, act.device)
+                            act[rows] = torch.where(mask, source(p, act[rows], rows), act[rows])
+                        else:  # roles, or prompts of different lengths: per-row positions
+                            act[rows] = patch_rows(
+                                *self._mapped(p, cache, act), act[rows], base, b, e_lo, e_hi,
+                                recorded, current[p.minus][rows] if p.minus else None,
+                            )  # fmt: skip
                 for rows, key in recs.get(hook_name, ()):
                     captured[key] = act[rows].detach().clone()
                 if hook_name in minus_hooks:
@@ -395,16 +463,29 @@ class Engine:
 
         hooks = [(h, make(h)) for h in sorted(set(ops) | set(recs) | minus_hooks | expand)]
         noise = rows_noise(b, conds, e_lo, e_hi)
+        read = None if b.read is None else torch.cat([b.read[c.base][e_lo:e_hi] for c in conds])
         with ungrouped(self.kv, grouped):
             if any(heads_first(h) for h in ops):
-                logits = self._pattern_forward(tokens, hooks, noise)
+                logits = self._pattern_forward(tokens, hooks, noise, read)
             else:
-                logits = self._forward(tokens, hooks, noise)
-        answer = b.answer[e_lo:e_hi].repeat(len(conds))
-        wrong = b.wrong[e_lo:e_hi].repeat(len(conds))
+                logits = self._forward(tokens, hooks, noise, read)
+        reps = (len(conds),) + (1,) * (b.answer.dim() - 1)
+        answer = b.answer[e_lo:e_hi].repeat(*reps)
+        wrong = b.wrong[e_lo:e_hi].repeat(*reps)
         ref = clean_logp[e_lo:e_hi].repeat(len(conds), 1)
         m = metric(logits, answer, wrong, ref).reshape(len(conds), n_e)
         return m, captured
+
+    def _mapped(self, p: Patch, cache: dict, act: torch.Tensor) -> tuple[Patch, dict]:
+        """``p`` reading its source at the bridge hook the plan's name maps to, and the
+        source activations of that hook (a grouped key/value expanded per query head)."""
+        hook = self._hook(p.read_hook)
+        view = {
+            src: {hook: _per_query_head(vals[hook], act)}
+            for src, vals in cache.items()
+            if isinstance(vals, dict) and hook in vals
+        }
+        return dataclasses.replace(p, read=hook), view
 
     def _grouped_hooks(self, touched: set[str]) -> tuple[set[str], set[int]]:
         """(key and value hooks to expand per query head, their layers) for a pass touching
@@ -544,6 +625,16 @@ def _add(noise: torch.Tensor):
 
 def _last_position(act: torch.Tensor, hook) -> torch.Tensor:
     return act[:, -1:, :]
+
+
+def _positions(read: torch.Tensor):
+    """A hook keeping, per row, the positions ``read`` [rows, K] of the unembedding's input."""
+
+    def fn(act: torch.Tensor, hook) -> torch.Tensor:
+        idx = read.to(act.device)[:, :, None].expand(-1, -1, act.shape[-1])
+        return act.gather(1, idx)
+
+    return fn
 
 
 def _capture(into: list[torch.Tensor]):

@@ -384,9 +384,12 @@ def _states(cond, r, ci: int, variables, task, hooks) -> np.ndarray:
     """[n_examples, n_vars] discretized states of every variable in condition ``ci``."""
     n = len(task.examples)
     out = np.zeros((n, len(variables)), dtype=int)
-    for length in sorted({e.length for e in task.examples}):
-        idx = [i for i, e in enumerate(task.examples) if e.length == length]
-        toks = torch.tensor([getattr(task.examples[i], cond.base) for i in idx])
+    from causal_mi.engine.rows import run_key, run_tokens
+
+    keys = [run_key(e) for e in task.examples]  # the engine's buckets (recording keys)
+    for length in sorted(set(keys), key=str):
+        idx = [i for i, k in enumerate(keys) if k == length]
+        toks = torch.tensor([run_tokens(task.examples[i], cond.base) for i in idx])
         answer = torch.tensor([task.examples[i].answer for i in idx])
         for j, v in enumerate(variables):
             rec = r.recorded.get(f"{cond.label}|{v.hook}", {}).get(length)
@@ -396,9 +399,17 @@ def _states(cond, r, ci: int, variables, task, hooks) -> np.ndarray:
                 toks,
                 answer.to(rec.device) if rec is not None else answer,
                 r.values[ci][idx],
+                roles=_roles(task, idx, cond.base),
             )
             out[idx, j] = discretize(v, vals)
     return out
+
+
+def _roles(task, idx: list[int], base: str) -> dict[str, list[int]]:
+    """Each role's (last) position in the ``base`` prompts of examples ``idx``."""
+    exs = [task.examples[i] for i in idx]
+    common = set.intersection(*(set(e.roles_of(base)) for e in exs))
+    return {r: [e.roles_of(base)[r][-1] for e in exs] for r in common}
 
 
 def _realised(parents, combo, clean_states: np.ndarray, variables) -> np.ndarray:

@@ -69,20 +69,41 @@ def check_positions(hyp, variables: list[Variable], task) -> None:
     shortest prompt; raises :class:`InputError` naming the key."""
     if not variables or not task.examples:
         return
+    from causal_mi.properties.variables import is_role
     from causal_mi.spec.yaml_source import load_yaml, locate
+    from causal_mi.tasks.checks import role_problems
 
-    shortest = min(e.length for e in task.examples)
+    shortest = min(min(len(e.clean), len(e.corrupt)) for e in task.examples)
     problems = []
     root = None
     for v in variables:
         checks = [("pos", v.pos)] if v.kind != "output" else []
-        if v.kind == "attention" and isinstance(v.target, int):
+        if v.kind == "attention" and (isinstance(v.target, int) or is_role(v.target)):
             checks.append(("to", v.target))
         for key, value in checks:
+            root = root if root is not None else load_yaml(hyp.path)
+            if key == "pos" and "from" in ((root.get("variables") or {}).get(v.name) or {}):
+                key = "from"
+            at = locate(root, ("variables", v.name, key), str(hyp.path))
+            if is_role(value):
+                if key == "to" and value not in {
+                    r for e in task.examples for r in e.roles_of("clean")
+                }:
+                    from causal_mi.properties.variables import TARGETS
+
+                    problems.append(
+                        Problem(
+                            at,
+                            f"unknown attention target '{value}'; valid: {', '.join(TARGETS)}, "
+                            "an integer position or a role the task defines: "
+                            + ", ".join(sorted(task.roles())),
+                        )
+                    )
+                    continue
+                problems += role_problems(hyp, task, value, f"variable {v.name}", at)
+                continue
             if -shortest <= value < shortest:
                 continue
-            root = root if root is not None else load_yaml(hyp.path)
-            at = locate(root, ("variables", v.name, key), str(hyp.path))
             problems.append(
                 Problem(
                     at,

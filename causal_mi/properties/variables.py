@@ -11,9 +11,11 @@
 (default -1, the last, where the metric is read) to the key ``to``: ``previous`` (pos - 1),
 ``self``, ``first`` (position 0), ``induction`` (the position after the latest earlier
 occurrence of the query's token; no such position gives weight 0), or an integer position.
-``activation`` reads a neuron's post-activation at ``pos``. ``above: t`` makes a boolean
-(value > t); ``levels: [t1, t2, ...]`` (increasing) an integer counting the thresholds
-exceeded.
+``activation`` reads a neuron's post-activation at ``pos``. Positions may be token roles of
+the task: ``{attention: L9H9, from: END, to: IO}`` reads the weight from the query at role
+END to the key at role IO of each prompt (``from`` is ``pos`` by another name).
+``above: t`` makes a boolean (value > t); ``levels: [t1, t2, ...]`` (increasing) an
+integer counting the thresholds exceeded.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ class Variable:
     name: str
     kind: str  # attention | activation | output
     site: Site | None  # the head or neuron read (None for outputs)
-    target: str | int | None  # attention key; output: correct | metric
-    pos: int
+    target: str | int | None  # attention key (a TARGETS word, a position or a role)
+    pos: int | str  # query position or role
     thresholds: tuple[float, ...]
     boolean: bool
 
@@ -107,8 +109,8 @@ def _one(name: str, spec, nodes: dict[str, Site], dims) -> Variable:
         raise _Bad(f"variable '{name}' needs exactly one of: {', '.join(KINDS)}")
     kind = kinds[0]
     allowed = {
-        "attention": {"attention", "to", "pos", "above", "levels"},
-        "activation": {"activation", "pos", "above", "levels"},
+        "attention": {"attention", "to", "pos", "from", "above", "levels"},
+        "activation": {"activation", "pos", "from", "above", "levels"},
         "output": {"output", "above", "levels"},
     }[kind]
     for key in spec:
@@ -117,9 +119,16 @@ def _one(name: str, spec, nodes: dict[str, Site], dims) -> Variable:
                 f"unknown key '{key}' for an {kind} variable; valid: {', '.join(sorted(allowed))}",
                 key,
             )
-    pos = spec.get("pos", -1)
-    if not isinstance(pos, int) or isinstance(pos, bool):
-        raise _Bad("pos must be an integer (negative counts from the end)", "pos")
+    if "pos" in spec and "from" in spec:
+        raise _Bad("give the query position once: 'pos' or 'from', not both", "from")
+    key = "from" if "from" in spec else "pos"
+    pos = spec.get(key, -1)
+    if not _position_ok(pos):
+        raise _Bad(
+            f"{key} must be an integer (negative counts from the end) or a token role of "
+            "the task (END, IO, ...)",
+            key,
+        )
     site, target = None, None
     if kind == "output":
         target = spec["output"]
@@ -133,16 +142,26 @@ def _one(name: str, spec, nodes: dict[str, Site], dims) -> Variable:
                 raise _Bad(
                     f"an attention variable needs 'to': {', '.join(TARGETS)} or a position", "to"
                 )
-            if not (
-                target in TARGETS or (isinstance(target, int) and not isinstance(target, bool))
-            ):
+            if not (target in TARGETS or _position_ok(target)):
                 raise _Bad(
-                    f"unknown attention target '{target}'; valid: {', '.join(TARGETS)} "
-                    "or an integer position",
+                    f"unknown attention target '{target}'; valid: {', '.join(TARGETS)}, "
+                    "an integer position or a token role of the task",
                     "to",
                 )
     thresholds = _thresholds(spec, kind == "output" and target == "correct")
     return Variable(name, kind, site, target, pos, thresholds, "levels" not in spec)
+
+
+def _position_ok(p) -> bool:
+    """An integer position or a role name (an identifier)."""
+    if isinstance(p, str):
+        return p.isidentifier()
+    return isinstance(p, int) and not isinstance(p, bool)
+
+
+def is_role(p) -> bool:
+    """Whether a variable's position or attention target is a token role."""
+    return isinstance(p, str) and p not in TARGETS
 
 
 def _site(text, kind: str, nodes: dict[str, Site], dims) -> Site:
@@ -199,35 +218,47 @@ def raw_values(
     tokens: torch.Tensor,
     answer: torch.Tensor,
     metric: np.ndarray,
+    roles: dict[str, list[int]] | None = None,
 ) -> np.ndarray:
     """The continuous value of ``v`` per row before discretizing: ``recorded`` is the
-    activation of ``v.hook`` for the rows, ``tokens`` [rows, pos] their input tokens."""
+    activation of ``v.hook`` for the rows, ``tokens`` [rows, pos] their input tokens,
+    ``roles`` each role's position per row (for role positions)."""
     R, P = tokens.shape
     if v.kind == "output":
         if v.target == "metric":
             return np.asarray(metric, dtype=float)
         top = recorded[:, -1].argmax(-1)
         return (top == answer).double().cpu().numpy()
-    q = v.pos if v.pos >= 0 else P + v.pos
-    if not 0 <= q < P:
-        return np.full(R, np.nan)
+
+    def at(p) -> torch.Tensor:  # [R] positions of an integer or a role
+        if is_role(p):
+            return torch.tensor((roles or {})[p], dtype=torch.long)
+        return torch.full((R,), p if p >= 0 else P + p, dtype=torch.long)
+
+    q = at(v.pos)
+    inside = (q >= 0) & (q < P)
+    qc = q.clamp(0, P - 1)
+    rows = torch.arange(R)
     if v.kind == "activation":
-        return recorded[:, q, v.site.index].double().cpu().numpy()
-    row = recorded[:, v.site.head, q, :].double().cpu()  # [R, keys]
+        vals = recorded[rows, qc.to(recorded.device), v.site.index].double().cpu()
+        return torch.where(inside, vals, torch.full_like(vals, float("nan"))).numpy()
+    row = recorded[rows, v.site.head, qc.to(recorded.device), :].double().cpu()  # [R, keys]
     if v.target == "previous":
-        keys = torch.full((R,), q - 1)
+        keys = q - 1
     elif v.target == "self":
-        keys = torch.full((R,), q)
+        keys = q
     elif v.target == "first":
         keys = torch.zeros(R, dtype=torch.long)
     elif v.target == "induction":
-        keys = torch.tensor([_induction_key(t.tolist(), q) for t in tokens.cpu()])
+        keys = torch.tensor(
+            [_induction_key(t.tolist(), int(qi)) for t, qi in zip(tokens.cpu(), qc, strict=True)]
+        )
     else:
-        k = v.target if v.target >= 0 else P + v.target
-        keys = torch.full((R,), k)
+        keys = at(v.target)
     ok = (keys >= 0) & (keys <= q)
-    vals = row[torch.arange(R), keys.clamp(0, P - 1)]
-    return torch.where(ok, vals, torch.zeros_like(vals)).numpy()
+    vals = row[rows, keys.clamp(0, P - 1)]
+    vals = torch.where(ok, vals, torch.zeros_like(vals))
+    return torch.where(inside, vals, torch.full_like(vals, float("nan"))).numpy()
 
 
 def _induction_key(tokens: list[int], q: int) -> int:

@@ -49,8 +49,9 @@ _NOISE = "{positions: [1, 2, 3], scale: 3.0, seed: 0}"
 # task.noise keys -> what a valid value is (for wrong types and ranges)
 _NOISE_RULES = {
     "positions": (
-        "task.noise.positions must be a token position or a list of them (integers; "
-        "negative counts from the end), for example [1, 2, 3]"
+        "task.noise.positions must be a token position or a list of them (integers, "
+        "negative counting from the end, or token roles of the task), for example [1, 2, 3] "
+        "or subject"
     ),
     "scale": (
         "task.noise.scale must be a number > 0: the noise's standard deviation in units of "
@@ -103,7 +104,8 @@ def _message(err: dict[str, Any]) -> str:
     if loc[:1] == ("nodes",) and loc[2:] == ("pos",):
         return (
             f"node '{loc[1]}': pos must be a position (an integer; negative counts from "
-            f"the end) or a list of positions, got {err.get('input')!r}"
+            f"the end), a token role of the task (END, IO, ...) or a list of them, got "
+            f"{err.get('input')!r}"
         )
     if loc and loc[0] == "nodes" and len(loc) == 2:
         return (

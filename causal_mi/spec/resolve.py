@@ -18,6 +18,8 @@ from causal_mi.spec.sites import (
     HEAD_SUFFIXES,
     SITE_FORMS,
     Kind,
+    Position,
+    Role,
     Site,
     SiteSyntaxError,
     format_site,
@@ -145,7 +147,16 @@ class _Resolver:
                 self.broken.add(name)
                 continue
             if pos is not None:
-                site = site.at(tuple(pos) if isinstance(pos, list) else (pos,))
+                positions = _positions(pos)
+                if positions is None:
+                    self.error(
+                        self.loc("nodes", name, "pos"),
+                        f"node '{name}': a role in pos must be a name (letters, digits, _) "
+                        f"such as END or IO, got {pos!r}",
+                    )
+                    self.broken.add(name)
+                    continue
+                site = site.at(positions)
             self.nodes[name] = site
             self.site_refs.append((site, where))
 
@@ -348,6 +359,20 @@ _PATTERN_RECEIVER = (
     "computed from the head's query and key, so edges end at '{head}.q' or '{head}.k' (or "
     "'{head}' for q, k and v); claim on the pattern node instead (effect, restore, indirect)"
 )
+
+
+def _positions(pos: int | str | list[int | str]) -> tuple[Position, ...] | None:
+    """A node's ``pos`` as positions: integers stay, names become :class:`Role` (None when a
+    name is not an identifier)."""
+    out: list[Position] = []
+    for p in pos if isinstance(pos, list) else [pos]:
+        if isinstance(p, str):
+            if not p.isidentifier():
+                return None
+            out.append(Role(p))
+        else:
+            out.append(p)
+    return tuple(out)
 
 
 def _position(edge: Edge) -> tuple[int, int]:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-METRICS = ("logit_diff", "logprob", "prob", "kl")
+METRICS = ("logit_diff", "logprob", "prob", "prob_diff", "kl")
 ABLATIONS = ("resample", "mean", "zero")
 CORRECTIONS = ("holm", "bonferroni", "bh", "none")
 INTERVALS = ("bca", "percentile")
@@ -22,13 +22,16 @@ class NoiseSpec(_Strict):
     to the token + position embeddings at ``positions``. Each example's draw is seeded by
     ``seed`` and the example's index, so reruns and any batching give the same noise."""
 
-    positions: int | Annotated[list[int], Field(min_length=1)]
+    positions: int | str | Annotated[list[int | str], Field(min_length=1)]
     scale: float = Field(3.0, gt=0, allow_inf_nan=False)
     seed: int = 0
 
     @property
-    def position_list(self) -> tuple[int, ...]:
-        return (self.positions,) if isinstance(self.positions, int) else tuple(self.positions)
+    def position_list(self) -> tuple[int | str, ...]:
+        """Positions and role names (a role noises every token it covers)."""
+        if isinstance(self.positions, (int, str)):
+            return (self.positions,)
+        return tuple(self.positions)
 
 
 class TaskSpec(_Strict):
@@ -41,13 +44,16 @@ class TaskSpec(_Strict):
     seed: int = 0
     params: dict[str, int | float | str | bool] = Field(default_factory=dict)
     noise: NoiseSpec | None = None
+    # The role at which the metric is read (default: END, the last prompt token).
+    read_at: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class NodeAt(_Strict):
-    """A node restricted to positions: ``{at: L1H3, pos: -1}`` or ``pos: [3, 4]``."""
+    """A node restricted to positions or token roles: ``{at: L1H3, pos: -1}``,
+    ``pos: [3, 4]``, ``pos: END`` or ``pos: [S2, END]``."""
 
     at: str
-    pos: int | list[int] | None = None
+    pos: int | str | list[int | str] | None = None
 
 
 class Hypothesis(_Strict):
@@ -58,7 +64,7 @@ class Hypothesis(_Strict):
     description: str = ""
     model: str = Field(min_length=1)
     task: TaskSpec
-    metric: Literal["logit_diff", "logprob", "prob", "kl"] = "logit_diff"
+    metric: Literal["logit_diff", "logprob", "prob", "prob_diff", "kl"] = "logit_diff"
     ablation: Literal["resample", "mean", "zero"] = "resample"
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     correction: Literal["holm", "bonferroni", "bh", "none"] = "holm"

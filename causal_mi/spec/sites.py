@@ -11,7 +11,9 @@ Grammar (SPEC 2)::
     L<l>.resid_pre|resid_mid|resid_post
 
 A site may be restricted to positions (``{at: L1H3, pos: -1}``); negative positions count
-from the end of the prompt. For a pattern the positions are query positions (the rows).
+from the end of the prompt. A position may also be a token role of the task
+(``{at: L9H9, pos: END}``, ``pos: [S2, END]``): a :class:`Role`, resolved in each prompt
+when the plan runs. For a pattern the positions are query positions (the rows).
 """
 
 from __future__ import annotations
@@ -65,6 +67,41 @@ class SiteSyntaxError(ValueError):
     """A string that is not a site name."""
 
 
+@dataclass(frozen=True)
+class Role:
+    """A token role (``IO``, ``S2``, ``END``) used as a position: resolved per prompt at
+    execution time, so it may sit at different positions in the clean and corrupt prompts.
+    Roles sort after integer positions (so a mixed ``pos`` tuple orders deterministically)."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, Role):
+            return self.name < other.name
+        if isinstance(other, int):
+            return False
+        return NotImplemented
+
+    def __gt__(self, other: object) -> bool:
+        if isinstance(other, Role):
+            return self.name > other.name
+        if isinstance(other, int):
+            return True
+        return NotImplemented
+
+    def __le__(self, other: object) -> bool:
+        return self == other or self.__lt__(other)
+
+    def __ge__(self, other: object) -> bool:
+        return self == other or self.__gt__(other)
+
+
+Position = int | Role
+
+
 @dataclass(frozen=True, order=True)
 class Site:
     """A model component, canonical and hashable.
@@ -78,7 +115,7 @@ class Site:
     head: int = -1
     index: int = -1  # neuron index
     channel: str = ""  # q/k/v for head inputs, resid point for resid sites
-    pos: tuple[int, ...] | None = None
+    pos: tuple[Position, ...] | None = None
 
     def __str__(self) -> str:
         return format_site(self)
@@ -101,11 +138,16 @@ class Site:
         )
         return (self.layer, stage)
 
-    def at(self, pos: tuple[int, ...] | None) -> Site:
+    def at(self, pos: tuple[Position, ...] | None) -> Site:
         return replace(self, pos=pos)
 
     def without_pos(self) -> Site:
         return replace(self, pos=None)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """Names of the roles among the site's positions."""
+        return tuple(p.name for p in self.pos or () if isinstance(p, Role))
 
     def component(self) -> Site:
         """The component a site belongs to: a head input's or pattern's head, an MLP input's

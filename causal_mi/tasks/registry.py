@@ -12,7 +12,7 @@ from typing import Any
 from causal_mi.errors import InputError, Location, Problem, did_you_mean
 from causal_mi.models.tokens import TokenizerView
 from causal_mi.spec.schema import Hypothesis
-from causal_mi.tasks.base import Example, Noise, Task
+from causal_mi.tasks.base import END, Example, Noise, Task
 from causal_mi.tasks.generators import GENERATORS, check_params, resolved_params
 from causal_mi.tasks.pairs import read_pairs, tokenize_pairs
 
@@ -75,6 +75,7 @@ def build_task(hyp: Hypothesis, hyp_path: Path, tok: TokenizerView) -> Task:
             raise InputError(
                 Problem(Location(str(hyp_path)), f"task generator '{gen.name}': {exc}")
             ) from None
+        examples = _for_metric(examples, hyp, hyp_path, gen.name)
         return Task(gen.name, _with_noise(examples, hyp, hyp_path))
     path = task_file(hyp, hyp_path)
     corrupt = spec.noise is None
@@ -84,16 +85,48 @@ def build_task(hyp: Hypothesis, hyp_path: Path, tok: TokenizerView) -> Task:
             import random
 
             records = sorted(random.Random(spec.seed).sample(records, spec.n))
-        examples, problems = tokenize_pairs(path, records[: spec.n], tok, corrupt=corrupt)
+        examples, problems = tokenize_pairs(
+            path,
+            records[: spec.n],
+            tok,
+            corrupt=corrupt,
+            metric=hyp.metric,
+            read=spec.read_at or END,
+        )
     if problems:
         raise InputError(problems)
     return Task(path.name, _with_noise(examples, hyp, hyp_path))
 
 
+def _for_metric(
+    examples: list[Example], hyp: Hypothesis, hyp_path: Path, name: str
+) -> list[Example]:
+    """A generator's examples read at ``task.read_at``; multi-token answers only under a
+    log-probability metric (an :class:`InputError` naming the example otherwise)."""
+    import dataclasses
+
+    read = hyp.task.read_at or END
+    if hyp.metric not in ("logprob",):
+        bad = next((e for e in examples if any(len(s) > 1 for s in e.answer_set)), None)
+        if bad is not None:
+            raise InputError(
+                Problem(
+                    Location(str(hyp_path)),
+                    f"task generator '{name}': {bad.source} has a multi-token answer, which "
+                    f"metric '{hyp.metric}' cannot score; use metric: logprob (summed "
+                    "log-probability) or a generator setting with single-token answers",
+                )
+            )
+    if read == END:
+        return examples
+    return [dataclasses.replace(e, read=read) for e in examples]
+
+
 def _with_noise(examples: list[Example], hyp: Hypothesis, hyp_path: Path) -> tuple[Example, ...]:
     """The examples, corrupted by ``task.noise`` if the file asks for it: each corrupt prompt
     becomes the clean prompt and example i gets the noise draw ``(seed, i)``. Positions must
-    lie inside the shortest prompt (an :class:`InputError` at the position otherwise)."""
+    lie inside the shortest prompt and roles must exist in every prompt (an
+    :class:`InputError` at the position otherwise); a role noises every token it covers."""
     import dataclasses
 
     noise = hyp.task.noise
@@ -101,26 +134,49 @@ def _with_noise(examples: list[Example], hyp: Hypothesis, hyp_path: Path) -> tup
         return tuple(examples)
     positions = noise.position_list
     shortest = min(e.length for e in examples)
-    bad = [(i, p) for i, p in enumerate(positions) if not -shortest <= p < shortest]
-    if bad:
+    problems = []
+    for i, p in enumerate(positions):
+        if isinstance(p, str):
+            lacking = next((e for e in examples if p not in e.roles_of("clean")), None)
+            if lacking is not None:
+                defined = ", ".join(sorted(lacking.roles_of("clean")))
+                problems.append(
+                    (
+                        i,
+                        f"task.noise.positions: role {p} is not defined by {lacking.source} "
+                        f"(its roles: {defined})",
+                    )  # fmt: skip
+                )
+        elif not -shortest <= p < shortest:
+            problems.append(
+                (i, f"task.noise.positions: position {p} is outside the shortest prompt "
+                    f"({shortest} tokens, positions 0..{shortest - 1} or -{shortest}..-1)")
+            )  # fmt: skip
+    if problems:
         from causal_mi.spec.yaml_source import load_yaml, locate
 
         root = load_yaml(hyp_path)
         at = ("task", "noise", "positions")
-        single = isinstance(noise.positions, int)
+        single = not isinstance(noise.positions, list)
         raise InputError(
             [
-                Problem(
-                    locate(root, at if single else (*at, i), str(hyp_path)),
-                    f"task.noise.positions: position {p} is outside the shortest prompt "
-                    f"({shortest} tokens, positions 0..{shortest - 1} or -{shortest}..-1)",
-                )
-                for i, p in bad
+                Problem(locate(root, at if single else (*at, i), str(hyp_path)), m)
+                for i, m in problems
             ]
         )
+
+    def resolved(e: Example) -> tuple[int, ...]:
+        out: list[int] = []
+        for p in positions:
+            out.extend(e.roles_of("clean")[p] if isinstance(p, str) else (p,))
+        return tuple(out)
+
     return tuple(
         dataclasses.replace(
-            e, corrupt=e.clean, noise=Noise(positions, noise.scale, noise.seed, index=i)
+            e,
+            corrupt=e.clean,
+            corrupt_roles=e.roles,
+            noise=Noise(resolved(e), noise.scale, noise.seed, index=i),
         )
         for i, e in enumerate(examples)
     )

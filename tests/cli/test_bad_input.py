@@ -124,7 +124,7 @@ def test_unknown_key_in_task(tmp_path, model):
         line_of(path, "sed: 0"),
         "unknown key 'sed' at task",
         "did you mean seed?",
-        "valid: file, generator, n, noise, params, seed",
+        "valid: file, generator, n, noise, params, read_at, seed",
     )
 
 
@@ -466,8 +466,8 @@ LOADER_CASES: dict[str, tuple[dict[str, str | None], list[tuple[str, str]]]] = {
         [("pso", "unknown key 'pso' at nodes.ind; did you mean pos?")],
     ),
     "node-bad-pos": (
-        {"nodes": "\n  prev: L0H1\n  ind: {at: L1H3, pos: last}"},
-        [("pos: last", "node 'ind': pos must be a position (an integer")],
+        {"nodes": "\n  prev: L0H1\n  ind: {at: L1H3, pos: 1.5}"},
+        [("pos: 1.5", "node 'ind': pos must be a position (an integer")],
     ),
     "nodes-not-a-mapping": (
         {"nodes": "[L0H1, L1H3]"},
@@ -566,8 +566,8 @@ LOADER_CASES: dict[str, tuple[dict[str, str | None], list[tuple[str, str]]]] = {
         [("sclae", "unknown key 'sclae' at task.noise; did you mean scale?")],
     ),
     "noise-positions-type": (
-        {"task": "\n  generator: repeated_tokens\n  noise: {positions: first}"},
-        [("first", "task.noise.positions must be a token position or a list of them")],
+        {"task": "\n  generator: repeated_tokens\n  noise: {positions: 1.5}"},
+        [("1.5", "task.noise.positions must be a token position or a list of them")],
     ),
     "noise-positions-empty": (
         {"task": "\n  generator: repeated_tokens\n  noise: {positions: []}"},
