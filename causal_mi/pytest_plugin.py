@@ -46,7 +46,9 @@ class HypothesisFile(pytest.File):
         from causal_mi.errors import CausalMIError
 
         try:
-            ctx = pipeline.evaluate(pipeline.prepare(self.path))
+            # items are verdicts: the informational DoWhy / graph-analysis stages are skipped
+            # (an 'implications hold' claim still runs the implications it needs)
+            ctx = pipeline.evaluate(pipeline.prepare(self.path), dowhy=False)
         except CausalMIError as exc:
             yield LoadFailure.from_parent(self, name="load", error=str(exc))
             return

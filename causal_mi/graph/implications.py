@@ -174,7 +174,7 @@ def _weak(data: NodeData, names: list[str]) -> str:
 
 def test_implications(data: NodeData, *, confidence: float, gap: float) -> Implications:
     """Every implication of ``data.graph`` tested on ``data``'s runs (see the module doc)."""
-    from statsmodels.stats.multitest import multipletests
+    from causal_mi.stats.corrections import multipletests
 
     graph = data.graph
     names = graph.names
@@ -274,7 +274,7 @@ def test_implications(data: NodeData, *, confidence: float, gap: float) -> Impli
     tested = [i for i, r in enumerate(raw) if r["p"] is not None and np.isfinite(r["stat"])]
     adjusted = np.ones(len(raw))
     if tested:
-        adjusted[tested] = multipletests([raw[i]["p"] for i in tested], alpha, "holm")[1]
+        adjusted[tested] = multipletests(np.array([raw[i]["p"] for i in tested]), alpha, "holm")[1]
     items = []
     for i, r in enumerate(raw):
         if i not in tested:

@@ -94,9 +94,22 @@ def adjust(p: list[float], alpha: float, method: str) -> tuple[np.ndarray, np.nd
     arr = np.asarray(p, dtype=float)
     if METHODS[method] is None or arr.size <= 1:
         return arr <= alpha, arr
-    from statsmodels.stats.multitest import multipletests
+    return multipletests(arr, alpha, METHODS[method])
 
-    reject, adjusted, _, _ = multipletests(arr, alpha=alpha, method=METHODS[method])
+
+def multipletests(p: np.ndarray, alpha: float, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """statsmodels' ``multipletests`` (reject, adjusted p-values). Its Holm branch calls
+    ``gc.collect()`` on every call, which in a process holding a model costs up to seconds
+    for nothing (it frees one small array); the collection is skipped for the call."""
+    import gc
+
+    from statsmodels.stats.multitest import multipletests as reference
+
+    collect, gc.collect = gc.collect, lambda *a: 0
+    try:
+        reject, adjusted, _, _ = reference(p, alpha=alpha, method=method)
+    finally:
+        gc.collect = collect
     return np.asarray(reject), np.asarray(adjusted)
 
 
