@@ -34,6 +34,16 @@ class NoiseSpec(_Strict):
         return tuple(self.positions)
 
 
+class SplitSpec(_Strict):
+    """A task file's rows split once, by ``seed``, into a calibration part (``calibrate``: its
+    share) and a verification part; ``part`` picks which one this file runs on, so
+    thresholds written on one part are verified on rows they were not chosen on."""
+
+    calibrate: float = Field(gt=0.0, lt=1.0)
+    part: Literal["verify", "calibrate"] = "verify"
+    seed: int = 0
+
+
 class TaskSpec(_Strict):
     """Where the prompts come from: a built-in generator or a JSONL file of pairs, and
     optionally ``noise`` (then the corrupt prompt is the clean one with noised embeddings)."""
@@ -44,6 +54,7 @@ class TaskSpec(_Strict):
     seed: int = 0
     params: dict[str, int | float | str | bool] = Field(default_factory=dict)
     noise: NoiseSpec | None = None
+    split: SplitSpec | None = None  # task files only: a held-out part (see SplitSpec)
     # The role at which the metric is read (default: END, the last prompt token).
     read_at: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -45,6 +45,14 @@ def task_problems(hyp: Hypothesis, root: Any, hyp_path: Path) -> list[Problem]:
         else:
             where = locate(root, ("task", "params"), file)
             problems += [Problem(where, m) for m in check_params(gen, spec.params)]
+        if spec.split is not None:
+            problems.append(
+                Problem(
+                    locate(root, ("task", "split"), file),
+                    "task.split applies to task files: a generator draws independent rows for "
+                    "each seed (use another task.seed for an independent draw)",
+                )
+            )
     elif spec.file is not None:
         if spec.params:
             problems.append(
@@ -80,6 +88,8 @@ def build_task(hyp: Hypothesis, hyp_path: Path, tok: TokenizerView) -> Task:
     path = task_file(hyp, hyp_path)
     corrupt = spec.noise is None
     records, problems = read_pairs(path, corrupt=corrupt)
+    if not problems and spec.split is not None:
+        records = split_part(records, spec.split)
     if not problems:
         if spec.seed and len(records) > spec.n:
             import random
@@ -96,6 +106,20 @@ def build_task(hyp: Hypothesis, hyp_path: Path, tok: TokenizerView) -> Task:
     if problems:
         raise InputError(problems)
     return Task(path.name, _with_noise(examples, hyp, hyp_path))
+
+
+def split_part(records: list, split) -> list:
+    """The rows of ``split.part``: the file's rows permuted once by ``split.seed``, the first
+    ``round(calibrate x rows)`` the calibration part, the rest the verification part (each
+    in file order). The task seed then samples ``n`` rows within the part, so seeds of a file
+    task are subsets of one part, never rows of the other."""
+    import random
+
+    order = list(range(len(records)))
+    random.Random(split.seed).shuffle(order)
+    k = round(split.calibrate * len(records))
+    keep = sorted(order[:k] if split.part == "calibrate" else order[k:])
+    return [records[i] for i in keep]
 
 
 def _for_metric(
