@@ -371,7 +371,7 @@ NOISE_TASK = "\n  generator: repeated_tokens\n  n: 20\n  noise:\n    positions: 
 
 @pytest.mark.parametrize(
     ("positions", "needle", "bad"),
-    [("[1, 2, 13]", "13]", "13"), ("-14", "-14", "-14")],
+    [("[1, 2, 13]", "13]", "13"), ("-14", "positions: -14", "-14")],
     ids=["list", "single"],
 )
 def test_noise_position_outside_the_prompts(tmp_path, model, positions, needle, bad):
