@@ -415,34 +415,13 @@ def plan_command(
     device: str = DEVICE,
     max_rows: int = ROWS,
     power: float = typer.Option(0.8, "--power", help="Wanted power for each claim (0.5-0.99)."),
-    debug: bool = DEBUG,
 ) -> None:
     """Pilot-run a file and say how many examples each claim needs to be decided at its
     threshold (and the gap gate to pass); writes nothing."""
-    from causal_mi import pipeline
-    from causal_mi.effects.measure import measure
-    from causal_mi.verify.power import plan
-    from causal_mi.verify.verdicts import decide_claims
+    from causal_mi.plan_command import run_plan
 
     try:
-        if not 0.5 <= power < 1:
-            raise OptionError(f"--power must lie in [0.5, 1), got {power}")
-        prep = pipeline.prepare(file, device=_device(device))
-        hyp = prep.hypothesis
-        m = measure(hyp, prep.model, prep.task, max_rows=max_rows)
-        v = decide_claims(hyp, m)
-        n0 = len(prep.task)
-        gate, rows = plan(v, n0, power)
-        typer.echo(f"pilot: {hyp.spec.name}, n = {n0}; G = {v.gap.point:.4f} (se {v.gap.se:.2g})")
-        if gate is None:
-            typer.echo("  gap gate: G <= 0 on the pilot; no n makes the file decidable")
-        else:
-            typer.echo(
-                f"  gap gate: needs about {gate} examples ({'met' if gate <= n0 else 'not met'})"
-            )
-        for r in rows:
-            typer.echo(f"  {r.text:45s} {r.point:+.3f} (se {r.se:.2g}): {r.note}")
-        raise typer.Exit(EXIT_OK)
+        raise typer.Exit(run_plan(file, _device(device), max_rows, power))
     except CausalMIError as exc:
         _err(f"causal-mi: {exc}")
         raise typer.Exit(exc.exit_code) from None

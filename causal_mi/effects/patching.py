@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from causal_mi.effects.metrics import metric
+from causal_mi.engine.noise import embedding_noise
 from causal_mi.engine.plan import Condition, Patch, site_patches
-from causal_mi.engine.runner import Engine, Progress, embedding_noise
+from causal_mi.engine.runner import Engine, Progress
 from causal_mi.models.loading import LoadedModel
 from causal_mi.spec.sites import Kind, Site
 from causal_mi.tasks.base import Task

@@ -203,3 +203,20 @@ class ScopeCache:
         tmp = self.path / f".{stem}.{uuid.uuid4().hex}.tmp"
         save_file(tensors, str(tmp), metadata={"cells": json.dumps(meta)})
         os.replace(tmp, self.path / f"{stem}{_SUFFIX}")
+
+
+def bucket_keys(conds: Sequence[Condition], ex_keys: Sequence[str]) -> list[str]:
+    """Cache addresses of ``conds`` on a bucket of examples (``ex_keys``): the condition's
+    content, plus the bucket's whole example set for conditions whose values depend on the
+    other examples (a ``mean`` source, or values recorded under one)."""
+    bucket = hashlib.sha256("".join(ex_keys).encode()).hexdigest()[:16]
+    out = []
+    for c in conds:
+        key = condition_key(c)
+        sources = {p.source for p in c.patches}
+        if c.edges is not None:
+            sources.add(c.edges.source)
+        if "mean" in sources or any(s.startswith("recorded:") for s in sources):
+            key = f"{key}@{bucket}"
+        out.append(key)
+    return out

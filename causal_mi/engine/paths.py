@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from causal_mi.engine.functional import EdgeMasks, forward, n_senders
+from causal_mi.engine.noise import rows_noise
 from causal_mi.engine.plan import Condition, EdgePlan
-from causal_mi.engine.runner import rows_noise
 from causal_mi.models.weights import Weights, weights_for
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def run_edge_conditions(
 ) -> Iterator[tuple[tuple[int, ...], torch.Tensor]]:
     """Yield ((c_lo, c_hi, e_lo, e_hi), metric values [c_hi - c_lo, e_hi - e_lo]); passes
     whose cells are all in the run cache ``cache`` are read back instead of recomputed."""
-    from causal_mi.engine.runner import bucket_keys
+    from causal_mi.engine.cache import bucket_keys
 
     chunks = list(engine._chunks(b, len(conds)))
     cond_keys = bucket_keys(conds, ex_keys) if cache is not None else []

@@ -23,7 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from causal_mi.engine.cache import RunCache, condition_key, example_key, scope_key
+from causal_mi.engine.cache import (
+    RunCache,
+    bucket_keys,
+    condition_key,
+    example_key,
+    scope_key,
+)
+from causal_mi.engine.noise import _add, embedding_noise, rows_noise
 from causal_mi.engine.plan import Condition, Patch
 from causal_mi.errors import InputError
 from causal_mi.models.adapter import (
@@ -38,7 +45,7 @@ from causal_mi.models.adapter import (
 )
 from causal_mi.models.loading import LoadedModel
 from causal_mi.spec.sites import Kind, Role, Site
-from causal_mi.tasks.base import Noise, Task
+from causal_mi.tasks.base import Task
 
 EMBED_HOOK = hook_point(Site(Kind.EMBED)).name  # where the noise enters the residual stream
 _PATTERN_DISCARDED = r".*hook_pattern returned a modified tensor"
@@ -503,25 +510,6 @@ class Engine:
         return names | {f"blocks.{la}.attn.hook_v" for la in layers}, layers
 
 
-def bucket_keys(conds: Sequence[Condition], ex_keys: Sequence[str]) -> list[str]:
-    """Cache addresses of ``conds`` on a bucket of examples (``ex_keys``): the condition's
-    content, plus the bucket's whole example set for conditions whose values depend on the
-    other examples (a ``mean`` source, or values recorded under one)."""
-    import hashlib
-
-    bucket = hashlib.sha256("".join(ex_keys).encode()).hexdigest()[:16]
-    out = []
-    for c in conds:
-        key = condition_key(c)
-        sources = {p.source for p in c.patches}
-        if c.edges is not None:
-            sources.add(c.edges.source)
-        if "mean" in sources or any(s.startswith("recorded:") for s in sources):
-            key = f"{key}@{bucket}"
-        out.append(key)
-    return out
-
-
 class _Baselines:
     """The clean and corrupt runs of one bucket, computed only when something needs them.
 
@@ -561,66 +549,12 @@ class _Baselines:
         return m[0].numpy(), m[1].numpy()
 
 
-def noise_seed(seed: int, index: int) -> int:
-    """The generator seed of example ``index``'s noise under the task's noise ``seed``."""
-    entropy = [seed % 2**64, index]
-    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0])
-
-
-def embedding_noise(examples, length: int, W_E: torch.Tensor) -> torch.Tensor | None:
-    """The examples' noise draws stacked, [n, length, d_model] on ``W_E``'s device and dtype
-    (zeros for examples without noise), or None when none has noise."""
-    if all(e.noise is None for e in examples):
-        return None
-    d_model = W_E.shape[1]
-    std = float(W_E.double().std())
-    draws = [
-        noise_draw(e.noise, length, d_model, std)
-        if e.noise is not None
-        else torch.zeros(length, d_model, dtype=torch.float64)
-        for e in examples
-    ]
-    return torch.stack(draws).to(device=W_E.device, dtype=W_E.dtype)
-
-
-def noise_draw(noise: Noise, length: int, d_model: int, std: float) -> torch.Tensor:
-    """One example's noise, [length, d_model] float64: N(0, (scale * std)^2) at its positions
-    and 0 elsewhere (``std``: the std of the embedding matrix's entries).
-
-    Drawn on the CPU from its own generator, the whole [length, d_model] block at once and
-    then masked, so the value at a position does not depend on the other noised positions,
-    the device, or which examples share a pass."""
-    g = torch.Generator().manual_seed(noise_seed(noise.seed, noise.index))
-    draw = torch.randn(length, d_model, generator=g, dtype=torch.float64)
-    keep = torch.zeros(length, 1, dtype=torch.float64)
-    keep[[p % length for p in noise.positions]] = 1.0
-    return draw * keep * (noise.scale * std)
-
-
-def rows_noise(b: _Bucket, conds: Sequence[Condition], e_lo: int, e_hi: int) -> torch.Tensor | None:
-    """Noise for the stacked rows of ``conds`` on examples ``e_lo:e_hi``: the examples'
-    draws for corrupt-based conditions, zeros for clean-based ones (None: no noise)."""
-    if b.noise is None or all(c.base != "corrupt" for c in conds):
-        return None
-    part = b.noise[e_lo:e_hi]
-    return torch.cat([part if c.base == "corrupt" else torch.zeros_like(part) for c in conds])
-
-
 def _per_query_head(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """A key/value activation [rows, pos, kv_head, d_head] expanded to the query heads of
     ``like`` (unchanged where the head counts already agree)."""
     if value.dim() == 4 and like.dim() == 4 and value.shape[2] != like.shape[2]:
         return value.repeat_interleave(like.shape[2] // value.shape[2], dim=2)
     return value
-
-
-def _add(noise: torch.Tensor):
-    """A hook adding ``noise`` (same shape as the activation) to it."""
-
-    def fn(act: torch.Tensor, hook) -> torch.Tensor:
-        return act + noise
-
-    return fn
 
 
 def _last_position(act: torch.Tensor, hook) -> torch.Tensor:

@@ -19,6 +19,7 @@ from causal_mi.spec.claims import IMPLICATIONS
 from causal_mi.spec.resolve import ResolvedClaim, ResolvedHypothesis
 from causal_mi.stats.bootstrap import Estimate, GapEstimate
 from causal_mi.stats.corrections import Decision
+from causal_mi.verify.verdicts import ClaimVerdict
 
 NOT_ANALYSED = "the graph's implications were not analysed in this run"
 
@@ -28,27 +29,11 @@ def is_implication(rc: ResolvedClaim) -> bool:
 
 
 @dataclass(frozen=True)
-class ImplicationVerdict:
-    """``implications hold`` decided on the tested implications (None: not analysed)."""
+class ImplicationVerdict(ClaimVerdict):
+    """``implications hold`` decided on the tested implications (None: not analysed); a
+    claim verdict whose estimate is an exact count (no interval, no Monte Carlo error)."""
 
-    claim: ResolvedClaim
-    estimate: Estimate
-    decision: Decision
-    result: Implications | None
-    decidable: bool = True  # False when the gap gate failed
-    gate_reason: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.decidable and self.decision.passed
-
-    @property
-    def status(self) -> str:
-        if not self.decidable:
-            return "not decidable"
-        if self.result is None:
-            return "undefined"
-        return "holds" if self.passed else "fails"
+    result: Implications | None = None
 
     @property
     def why(self) -> str:
@@ -56,8 +41,13 @@ class ImplicationVerdict:
             return f"not decidable: {self.gate_reason}"
         return NOT_ANALYSED if self.result is None else ""
 
-    near_threshold = False  # an exact count, no Monte Carlo error
-    detectable_margin = float("nan")
+    @property
+    def near_threshold(self) -> bool:
+        return False
+
+    @property
+    def detectable_margin(self) -> float:
+        return float("nan")
 
     @property
     def rule(self) -> str:
@@ -84,7 +74,7 @@ def implication_verdict(
     passed = result is not None and result.hold
     decision = Decision(passed, passed, (n,), alpha, p, p, float("nan"))
     ok = gate is None or gate.decidable
-    return ImplicationVerdict(rc, est, decision, result, ok, "" if ok else gate.reason)
+    return ImplicationVerdict(rc, est, decision, ok, "" if ok else gate.reason, result)
 
 
 def decide_implications(

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from causal_mi.effects.metrics import metric
+from causal_mi.engine.noise import noise_draw, noise_seed
 from causal_mi.engine.plan import ABLATION_SOURCE, Condition, EdgePlan, site_patches
-from causal_mi.engine.runner import Engine, noise_draw, noise_seed
+from causal_mi.engine.runner import Engine
 from causal_mi.spec.sites import parse_site
 from causal_mi.tasks.base import Noise, Task
 from causal_mi.tasks.generators import GENERATORS, resolved_params

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from causal_mi import pipeline
-from causal_mi.engine.runner import Engine, bucket_keys
+from causal_mi.engine.cache import bucket_keys
+from causal_mi.engine.runner import Engine
 
 ZOO = Path(__file__).parents[2] / "hypotheses" / "zoo"
 
