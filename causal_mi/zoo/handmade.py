@@ -33,15 +33,15 @@ N_HEADS = 3
 SHARP = 20.0  # attention logit for a match, before the 1/sqrt(d_head) scale
 
 
-def build_tokenizer(directory: Path) -> Any:
-    """Whitespace word-level tokenizer (``<bos>`` prepended), saved to and loaded from
-    ``directory`` (the bridge re-reads tokenizers from where they were saved)."""
+def word_tokenizer(words: tuple[str, ...] | list[str], directory: Path) -> Any:
+    """Whitespace word-level tokenizer over ``words`` (ids in order; ``<bos>`` prepended),
+    saved to and loaded from ``directory`` (the bridge re-reads tokenizers from there)."""
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import WhitespaceSplit
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-    vocab = {w: i for i, w in enumerate(SPECIAL + WORDS)}
+    vocab = {w: i for i, w in enumerate(words)}
     core = Tokenizer(WordLevel(vocab=vocab, unk_token="<unk>"))
     core.pre_tokenizer = WhitespaceSplit()
     fast = PreTrainedTokenizerFast(
@@ -54,6 +54,11 @@ def build_tokenizer(directory: Path) -> Any:
     directory.mkdir(parents=True, exist_ok=True)
     fast.save_pretrained(str(directory))
     return AutoTokenizer.from_pretrained(str(directory))
+
+
+def build_tokenizer(directory: Path) -> Any:
+    """The handmade model's tokenizer: :func:`word_tokenizer` over its vocabulary."""
+    return word_tokenizer(SPECIAL + WORDS, directory)
 
 
 def state_dict(seed: int = 0) -> tuple[dict[str, Any], dict[str, int]]:

@@ -155,24 +155,10 @@ def reference_logit_diff(prompt: str) -> float:
 
 
 def build_tokenizer(directory: Path) -> Any:
-    from tokenizers import Tokenizer
-    from tokenizers.models import WordLevel
-    from tokenizers.pre_tokenizers import WhitespaceSplit
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    """A whitespace word-level tokenizer over :func:`vocabulary` (the handmade one's builder)."""
+    from causal_mi.zoo.handmade import word_tokenizer
 
-    vocab = {w: i for i, w in enumerate(vocabulary())}
-    core = Tokenizer(WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        bos_token="<bos>",
-        eos_token="<bos>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    fast.save_pretrained(str(directory))
-    return AutoTokenizer.from_pretrained(str(directory))
+    return word_tokenizer(vocabulary(), directory)
 
 
 def build(out_dir: Path, seed: int = 0, progress: Any = None) -> dict[str, Any]:
