@@ -138,6 +138,31 @@ def plan(
     return quantities, labels, notes
 
 
+MEAN_FIXED_NOTE = (
+    "mean ablation: the mean's sampling uncertainty is in every interval (first-order "
+    "influence of each example on the mean) except those of path-patching and mediated "
+    "quantities, where the mean is held fixed and the interval is narrower than it should "
+    "be: "
+)
+
+
+def mean_handling(q: Q.Quantity, influence: dict[str, np.ndarray]) -> str:
+    """How the sampling of a mean source enters ``q``'s interval: "" (none used),
+    "resampled", or "held fixed: <why>" (path patching's mean, or a stage-1 condition
+    reading values recorded under a mean ablation: the correction does not follow the mean
+    through a recording)."""
+    from causal_mi.engine.influence import uses_mean
+
+    prereq = q.prerequisites or {}
+    if not any(uses_mean(c) for c in (*q.conditions.values(), *prereq.values())):
+        return ""
+    if q.stage == 1 and any(uses_mean(c) for c in prereq.values()):
+        return "held fixed: the mean reaches this quantity through a recorded mediator"
+    if any(not np.all(np.isfinite(influence[k])) for k in q.conditions):
+        return "held fixed: path patching holds the mean fixed"
+    return "resampled"
+
+
 def measure(
     hyp: ResolvedHypothesis,
     model: LoadedModel,
@@ -161,12 +186,16 @@ def measure(
         (stage1 if q.stage else stage0).update(q.conditions)
         stage0.update(q.prerequisites or {})
     keys0 = list(stage0)
-    r0 = engine.run(task, [stage0[k] for k in keys0], fn)
+    mean = hyp.spec.ablation == "mean"  # carry the mean's sampling into the bootstrap
+    r0 = engine.run(task, [stage0[k] for k in keys0], fn, influence=mean)
     values = {k: r0.values[i] for i, k in enumerate(keys0)}
+    influence = {k: r0.influence[i] for i, k in enumerate(keys0)} if mean else {}
     if stage1:
         keys1 = list(stage1)
-        r1 = engine.run(task, [stage1[k] for k in keys1], fn, recorded=r0.recorded)
+        r1 = engine.run(task, [stage1[k] for k in keys1], fn, recorded=r0.recorded, influence=mean)
         values.update({k: r1.values[i] for i, k in enumerate(keys1)})
+        if mean:
+            influence.update({k: r1.influence[i] for i, k in enumerate(keys1)})
     clean, corrupt = r0.clean, r0.corrupt
     den = clean - corrupt
     gap = float(den.mean())
@@ -185,8 +214,17 @@ def measure(
     if not gate.decidable:
         notes.append(f"not decidable: {gate.reason}")
     estimates = {}
+    adjusted = {k: v + influence.get(k, 0.0) for k, v in values.items()}
+    fixed: list[str] = []
     for label, q in sorted(quantities.items()):
         num = q.numerator(clean, corrupt, values)
+        resampled, how = None, ""
+        if mean:
+            how = mean_handling(q, influence)
+            if how == "resampled":
+                resampled = q.numerator(clean, corrupt, adjusted)
+            elif how:
+                fixed.append(label)
         estimates[label] = bootstrap_ratio(
             num,
             den,
@@ -195,7 +233,11 @@ def measure(
             n_boot=n_boot,
             seed=seed,
             method=spec.interval,
+            resampled=resampled,
+            mean_source=how,
         )
+    if fixed:
+        notes.append(MEAN_FIXED_NOTE + ", ".join(fixed))
     return Measurement(
         clean, corrupt, gap, estimates, labels, notes, gate, n_boot, seed, spec.interval
     )

@@ -201,10 +201,12 @@ def _source(p: Patch, base: str, b, lo: int, hi: int, cache: dict, recorded: dic
 
 def _role_mean(cache: dict, hook: str, role: Role, b, pattern: bool) -> torch.Tensor:
     """Mean over the bucket's corrupt runs of the activation at each run's ``role`` position
-    (one value per channel); memoized in ``cache``."""
+    (one value per channel); memoized in ``cache``. ``cache["mean_base"]``, when present,
+    replaces the corrupt activations the mean is taken from (see
+    :mod:`causal_mi.engine.influence`)."""
     key = ("role-mean", hook, role.name)
     if key not in cache:
-        v = cache["corrupt"][hook]
+        v = cache.get("mean_base", cache["corrupt"])[hook]
         v = v.transpose(1, 2) if pattern else v
         s = b.roles["corrupt"][role.name]
         cache[key] = v[torch.arange(v.shape[0], device=v.device), s].mean(0)

@@ -30,6 +30,7 @@ from causal_mi.engine.cache import (
     example_key,
     scope_key,
 )
+from causal_mi.engine.influence import saved_influence, uses_mean
 from causal_mi.engine.noise import _add, embedding_noise, rows_noise
 from causal_mi.engine.plan import Condition, Patch
 from causal_mi.errors import InputError
@@ -74,6 +75,9 @@ class RunResult:
     corrupt: np.ndarray  # [n]
     values: np.ndarray  # [n_conditions, n]
     recorded: dict[str, dict[int, torch.Tensor]] = field(default_factory=dict)
+    # with ``influence=True``: each value's first-order correction for the sampling of a
+    # mean source (0 without one, NaN where not computed; see engine.influence)
+    influence: np.ndarray | None = None
 
 
 @dataclass
@@ -154,12 +158,16 @@ class Engine:
         conditions: Sequence[Condition],
         metric: Metric,
         recorded: dict[str, dict[int, torch.Tensor]] | None = None,
+        *,
+        influence: bool = False,
     ) -> RunResult:
         """Metric values of every condition on every example (and requested recordings).
 
         Conditions equal in content (labels and recordings aside) run once, recording the
         union of what they ask for. With a run cache every finished pass is saved, and cells
-        it already holds (from an earlier pass, stage or process) are read back."""
+        it already holds (from an earlier pass, stage or process) are read back.
+        ``influence`` adds each value's correction for the sampling of a ``mean`` source
+        (:mod:`causal_mi.engine.influence`; NaN for path-patching conditions)."""
 
         unique: dict[str, int] = {}
         merged: list[Condition] = []
@@ -175,9 +183,10 @@ class Engine:
                 merged.append(c)
             where.append(unique[k])
         if len(merged) < len(conditions):
-            r = self._run(task, merged, metric, recorded)
-            return RunResult(r.clean, r.corrupt, r.values[where], r.recorded)
-        return self._run(task, conditions, metric, recorded)
+            r = self._run(task, merged, metric, recorded, influence)
+            infl = None if r.influence is None else r.influence[where]
+            return RunResult(r.clean, r.corrupt, r.values[where], r.recorded, infl)
+        return self._run(task, conditions, metric, recorded, influence)
 
     def _run(
         self,
@@ -185,6 +194,7 @@ class Engine:
         conditions: Sequence[Condition],
         metric: Metric,
         recorded: dict[str, dict[int, torch.Tensor]] | None,
+        influence: bool = False,
     ) -> RunResult:
         names = {h for c in conditions for p in c.patches for h in (p.hook, p.read_hook, p.minus)}
         names |= {h for c in conditions for _, h in c.record}
@@ -196,6 +206,7 @@ class Engine:
         clean = np.zeros(n)
         corrupt = np.zeros(n)
         values = np.zeros((len(conditions), n))
+        infl = np.zeros((len(conditions), n)) if influence else None
         out_rec: dict[str, dict[int, list]] = {}
         hook_idx = [i for i, c in enumerate(conditions) if c.edges is None]
         edge_idx = [i for i, c in enumerate(conditions) if c.edges is not None]
@@ -246,6 +257,12 @@ class Engine:
                     for key, t in rec.items():
                         out_rec.setdefault(key, {}).setdefault(b.key, []).append((e_lo, t))
                     tick()
+                if infl is not None:
+                    infl[np.ix_(hook_idx, b.index)] = saved_influence(
+                        self, b, hook_conds, hook_keys, base, recorded or {}, metric, ckpt, ex_keys
+                    )
+                    for i in edge_idx:  # path patching's mean is held fixed
+                        infl[i, b.index] = np.nan if uses_mean(conditions[i]) else 0.0
                 if edge_conds:
                     from causal_mi.engine.paths import run_edge_conditions
 
@@ -264,7 +281,7 @@ class Engine:
             }
             for k, per in out_rec.items()
         }
-        return RunResult(clean, corrupt, values, recorded_out)
+        return RunResult(clean, corrupt, values, recorded_out, infl)
 
     # internals ---------------------------------------------------------------------------
     def _cache(self, task: Task, metric: Metric):

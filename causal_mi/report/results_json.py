@@ -79,6 +79,7 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
                 "interval_method": e.method,
                 "undefined_replicates": e.undefined,
                 "undefined_reason": e.why,
+                "mean_ablation_mean": e.mean_source or None,
                 "per_example": [_num(x) for x in e.per_example],
             }
             for label, e in m.estimates.items()

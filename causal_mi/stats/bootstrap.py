@@ -48,6 +48,9 @@ class Estimate:
     n_boot: int = 0
     seed: int = 0
     why: str = ""
+    # how a mean-ablation source's sampling entered the interval: "" (no mean source),
+    # "resampled" (first-order influence, engine.influence) or "held fixed: <why>"
+    mean_source: str = ""
 
     @property
     def finite(self) -> np.ndarray:
@@ -153,8 +156,15 @@ def bootstrap_ratio(
     n_boot: int,
     seed: int,
     method: str = "bca",
+    resampled: np.ndarray | None = None,
+    mean_source: str = "",
 ) -> Estimate:
     """Point estimate ``mean(num) / mean(den)`` and a bootstrap interval (BCa by default).
+
+    ``resampled``, when given, is the numerator the replicates (and BCa's jackknife) resample
+    instead of ``numerator``: the numerator plus each example's influence through a mean
+    source (same mean; see :mod:`causal_mi.engine.influence`). The point estimate and
+    per-example values stay those of ``numerator``.
 
     >>> e = bootstrap_ratio(np.ones(50), 2 * np.ones(50), label="x", confidence=0.95,
     ...                     n_boot=200, seed=0)
@@ -170,11 +180,12 @@ def bootstrap_ratio(
     defined_point = g != 0 and np.isfinite(g)
     point = float(num.mean() / g) if defined_point else float("nan")
     per_example = num / g if defined_point else np.full(n, np.nan)
+    rnum = num if resampled is None else np.asarray(resampled, dtype=np.float64)
     samples = np.empty(n_boot)
     pos = 0
     for idx in resample_indices(n, n_boot, seed):
         with np.errstate(divide="ignore", invalid="ignore"):
-            samples[pos : pos + len(idx)] = num[idx].mean(axis=1) / den[idx].mean(axis=1)
+            samples[pos : pos + len(idx)] = rnum[idx].mean(axis=1) / den[idx].mean(axis=1)
         pos += len(idx)
     samples[~np.isfinite(samples)] = np.nan
     finite = np.sort(samples[np.isfinite(samples)])
@@ -193,7 +204,7 @@ def bootstrap_ratio(
             2 * finite.size
         )
         z0 = float(ndtri(frac))
-        accel = _jackknife_accel(num, den)
+        accel = _jackknife_accel(rnum, den)
         if np.isfinite(z0) and np.isfinite(accel):
             used = "bca"
         else:
@@ -213,6 +224,7 @@ def bootstrap_ratio(
         n_boot,
         seed,
         why,
+        mean_source,
     )
     alpha = (1 - confidence) / 2
     lower, upper = est.bound(">=", alpha), est.bound("<=", alpha)

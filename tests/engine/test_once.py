@@ -8,9 +8,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+import torch
 
 from causal_mi import pipeline
 from causal_mi.engine.cache import bucket_keys
+from causal_mi.engine.influence import INFLUENCE_SUFFIX
 from causal_mi.engine.runner import Engine
 
 ZOO = Path(__file__).parents[2] / "hypotheses" / "zoo"
@@ -25,6 +27,8 @@ def counted(monkeypatch):
 
     def patched(self, b, conds, e_lo, e_hi, *args, **kwargs):
         keys = bucket_keys(conds, [str(i) for i in b.index])
+        if torch.is_grad_enabled():  # a mean source's influence pass: cells of their own
+            keys = [k + INFLUENCE_SUFFIX for k in keys]
         for k, c in zip(keys, conds, strict=True):
             for i in b.index[e_lo:e_hi]:
                 seen[(k, int(i))].append({h for _, h in c.record})
