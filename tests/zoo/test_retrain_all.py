@@ -1,5 +1,6 @@
 """Retraining each trained zoo model from its script gives a model on which every one of its
-hypothesis files gets the same verdict (slow: one to three minutes per model)."""
+hypothesis files gets the same verdict (one to three minutes per model: `make test-retrain`,
+outside CI's budget)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ BOOLEAN_NOT_REPRODUCED = pytest.mark.xfail(
 
 
 @pytest.mark.slow
+@pytest.mark.retrain
 @pytest.mark.parametrize(
     "name",
     [pytest.param("boolean-logic", marks=BOOLEAN_NOT_REPRODUCED), "occupation-bias", "ioi-names"],
