@@ -4,7 +4,8 @@ The Python API is the CLI's engine::
 
     import causal_mi
     ctx = causal_mi.verify_file("hypotheses/induction.yaml")   # measure + decide
-    causal_mi.passed(ctx), [c.estimate.point for c in ctx.verdict.claims], ctx.properties
+    causal_mi.passed(ctx), [c.estimate.point for c in ctx.verdict.claims]
+    [(p.text, p.status) for p in ctx.properties]                 # causal_mi.PropertyResult
     causal_mi.write_outputs(ctx, "reports/induction")
     grid = causal_mi.act_patch(model, task, "head_out").grid           # a patching sweep
 
@@ -26,6 +27,14 @@ _EXPORTS = {
     "sweep": "causal_mi.effects.sweep",
     "act_patch": "causal_mi.effects.patching",
     "passed": "causal_mi.pipeline",
+    "ReportContext": "causal_mi.report.context",
+    "ModelInfo": "causal_mi.report.context",
+    "Measurement": "causal_mi.effects.measure",
+    "Estimate": "causal_mi.stats.bootstrap",
+    "GapEstimate": "causal_mi.stats.bootstrap",
+    "Verdict": "causal_mi.verify.verdicts",
+    "ClaimVerdict": "causal_mi.verify.verdicts",
+    "PropertyResult": "causal_mi.properties.result",
     "decide_claims": "causal_mi.verify.verdicts",
     "Engine": "causal_mi.engine.runner",
     "Condition": "causal_mi.engine.plan",
@@ -44,9 +53,11 @@ __all__ = sorted([*_EXPORTS, "verify_file", "write_outputs", "__version__"])
 def verify_file(
     path: str, *, device: str = "cpu", max_rows: int = 256, precision: str = "fp32"
 ) -> Any:
-    """Load, validate, measure and decide one hypothesis file; returns the report context
-    (``.verdict``, ``.measurement``, ``.properties``). Raises :class:`InputError` on a bad
-    file or model."""
+    """Load, validate, measure and decide one hypothesis file; returns the frozen
+    :class:`ReportContext`: ``.verdict`` (a :class:`Verdict` of :class:`ClaimVerdict`),
+    ``.measurement`` (a :class:`Measurement` of :class:`Estimate`), ``.properties``
+    (:class:`PropertyResult`) and ``.model_info`` (:class:`ModelInfo`). Raises
+    :class:`InputError` on a bad file or model."""
     from causal_mi import pipeline
 
     prep = pipeline.prepare(path, device=device, precision=precision)

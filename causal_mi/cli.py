@@ -248,11 +248,9 @@ def _summary(ctx, target: Path) -> None:
         if extra:
             typer.echo(f"         ({extra})")
     for p in ctx.properties:
-        mark = {"holds": "holds", "fails": "FAILS", "vacuous": "VACUOUS"}.get(
-            p["status"], p["status"]
-        )
-        typer.echo(f"  {mark:5s}  property {p['name']}: {p['detail']}")
-    if any("interventional runs" in p["detail"] for p in ctx.properties):
+        mark = {"holds": "holds", "fails": "FAILS", "vacuous": "VACUOUS"}.get(p.status, p.status)
+        typer.echo(f"  {mark:5s}  property {p.name}: {p.detail}")
+    if any("interventional runs" in p.detail for p in ctx.properties):
         from causal_mi.report.wording import PROPERTY_RUNS_HELP
 
         typer.echo(
@@ -266,7 +264,7 @@ def _summary(ctx, target: Path) -> None:
     status = "PASS" if passed(ctx) else status_word(v) if not v.valid else "FAIL"
     props = ""
     if ctx.properties:
-        ok = sum(p["status"] == "holds" for p in ctx.properties)
+        ok = sum(p.status == "holds" for p in ctx.properties)
         props = f", {ok}/{len(ctx.properties)} properties hold"
     from causal_mi.report.statistics import claims_count
 

@@ -17,6 +17,7 @@ from causal_mi.effects.measure import measure
 from causal_mi.engine.runner import Progress
 from causal_mi.errors import InputError
 from causal_mi.models.loading import LoadedModel, load_model
+from causal_mi.properties.result import PropertyResult
 from causal_mi.report import html, junit, markdown, results_json
 from causal_mi.report.context import ReportContext, model_info, provenance
 from causal_mi.spec.loader import load_hypothesis
@@ -86,14 +87,14 @@ def _check_positions(hyp: ResolvedHypothesis, task: Task) -> None:
         raise InputError(problems)
 
 
-def _properties(prep: Prepared, max_rows: int, cache=None) -> list[dict]:
+def _properties(prep: Prepared, max_rows: int, cache=None) -> list[PropertyResult]:
     """Each property checked with Z3 over observed and interventional data (SPEC 5)."""
     if not prep.properties:
         return []
     from causal_mi.properties.check import check_properties
 
     spec = prep.hypothesis.spec
-    results = check_properties(
+    return check_properties(
         prep.properties,
         prep.variables,
         prep.model,
@@ -103,19 +104,12 @@ def _properties(prep: Prepared, max_rows: int, cache=None) -> list[dict]:
         max_rows=max_rows,
         cache=cache,
     )
-    for r in results:  # the report's vocabulary: holds | fails
-        if r["status"] == "contradictory":
-            r["status"], r["contradictory"] = "fails", True
-    return results
-
-
-FAILING = ("fails", "vacuous")  # property statuses that fail the file
 
 
 def passed(ctx: ReportContext) -> bool:
     """Every claim holds and no property fails or holds only vacuously (SPEC 6: ``verify``
     exits 1 otherwise)."""
-    return ctx.verdict.passed and all(p["status"] not in FAILING for p in ctx.properties)
+    return ctx.verdict.passed and not any(p.failed for p in ctx.properties)
 
 
 def evaluate(

@@ -57,7 +57,7 @@ class HypothesisFile(pytest.File):
                 self, name=claim.claim.claim.text, verdict=claim, valid=ctx.verdict.valid
             )
         for prop in ctx.properties:
-            yield PropertyItem.from_parent(self, name=f"property: {prop['text']}", prop=prop)
+            yield PropertyItem.from_parent(self, name=f"property: {prop.text}", prop=prop)
 
 
 class ClaimFailed(Exception):
@@ -95,10 +95,10 @@ class PropertyItem(pytest.Item):
         self.prop = prop
 
     def runtest(self) -> None:
-        if self.prop["status"] == "not checked":
-            pytest.skip(self.prop["detail"])
-        if self.prop["status"] in ("fails", "vacuous"):
-            raise AssertionError(self.prop["detail"])
+        if self.prop.status == "not checked":
+            pytest.skip(self.prop.detail)
+        if self.prop.status in ("fails", "vacuous"):
+            raise AssertionError(self.prop.detail)
 
 
 class LoadFailure(pytest.Item):

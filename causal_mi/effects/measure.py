@@ -20,7 +20,7 @@ from causal_mi.stats.corrections import replicates_needed
 from causal_mi.tasks.base import Task
 
 
-@dataclass
+@dataclass(frozen=True)
 class Measurement:
     """Everything measured for one hypothesis: baselines, G with its interval and the gap
     gate, and one estimate per quantity (all from one set of bootstrap resamples)."""

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from causal_mi.properties import formula as F
+from causal_mi.properties.result import PropertyResult
 from causal_mi.properties.variables import Variable, discretize, raw_values
 
 MAX_PARENTS = 4
@@ -214,9 +215,10 @@ def check_properties(
     max_rows: int = 256,
     progress=None,
     cache=None,
-) -> list[dict]:
-    """One result per property: status ``holds`` | ``fails`` | ``contradictory``, a detail
-    line, the counterexample (if any), and the interventional truth table."""
+) -> list[PropertyResult]:
+    """One result per property: status ``holds`` | ``fails`` | ``vacuous`` (``fails`` with
+    ``contradictory`` set when it contradicts the others), a detail line, the
+    counterexample (if any), and the interventional truth table."""
     from causal_mi.effects.metrics import metric
     from causal_mi.engine.plan import ABLATION_SOURCE, Condition, site_patches
     from causal_mi.engine.runner import Engine
@@ -257,20 +259,20 @@ def check_properties(
     results = []
     for p in props:
         parents, combos = plans[p.name]
-        res = {
-            "name": p.name,
-            "text": p.text,
-            "variables": list(p.variables),
-            "parents": [v.name for v in parents],
-            "counterexample": None,
-        }
+        base = dict(
+            name=p.name,
+            text=p.text,
+            variables=tuple(p.variables),
+            parents=tuple(v.name for v in parents),
+        )
         if p.name in core:
-            res.update(
-                status="contradictory",
-                detail="contradicts the other properties "
-                f"(unsat core: {', '.join(core)}); no model can satisfy them all",
+            detail = (
+                f"contradicts the other properties (unsat core: {', '.join(core)}); no model "
+                "can satisfy them all"
             )
-            results.append(res)
+            results.append(
+                PropertyResult(**base, status="fails", detail=detail, contradictory=True)
+            )
             continue
         everyone = np.ones(len(task.examples), dtype=bool)
         bad = _search(
@@ -283,31 +285,36 @@ def check_properties(
                 for c, k in combos
             ]
             bad = _search(p, variables, rows, states, task, "interventional", model)
-        res["truth_table"] = _table(p, parents, combos, states, variables, realised)
         n_obs = 2 * len(task.examples)
         n_int = sum(int(realised[c].sum()) for c, _ in combos)
         skipped = not_intervened(p, variables, parents)
-        res["not_intervened"] = skipped
-        res["coverage"] = cov = _coverage(p, variables, parents, combos, states, obs, realised)
+        cov = _coverage(p, variables, parents, combos, states, obs, realised)
+        seen = dict(
+            truth_table=_table(p, parents, combos, states, variables, realised),
+            not_intervened=tuple(skipped),
+            coverage=cov,
+        )
         vacuous = _vacuity(p, cov)
         if bad is None and vacuous and not p.allow_vacuous:
-            res.update(status="vacuous", detail=vacuous)
+            status, detail = "vacuous", vacuous
         elif bad is None:
             note = " (a tautology: true whatever the model does)" if p.name in tautologies else ""
             if skipped:
                 note += f"; measured, not set by intervention: {', '.join(skipped)}"
             if vacuous:
                 note += f"; vacuously (allowed by the file): {vacuous}"
-            res.update(
-                status="holds",
-                detail=f"holds on {n_obs} observed runs (the clean and corrupt run of each "
+            status = "holds"
+            detail = (
+                f"holds on {n_obs} observed runs (the clean and corrupt run of each "
                 f"example) and {n_int} interventional runs (clean runs with its "
                 f"{len(parents)} parent variable(s) set by ablate-or-keep, counted where the "
-                f"setting is realised){note}",
+                f"setting is realised){note}"
             )
         else:
-            res.update(status="fails", detail=bad["summary"], counterexample=bad)
-        results.append(res)
+            status, detail = "fails", bad["summary"]
+        results.append(
+            PropertyResult(**base, **seen, status=status, detail=detail, counterexample=bad or None)
+        )
     return results
 
 

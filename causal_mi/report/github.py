@@ -43,7 +43,7 @@ def annotation(level: str, message: str, *, location: str = "", title: str = "")
 def verify_annotations(ctx: ReportContext) -> list[str]:
     """An error per failing claim and property (at the line that states it), a notice with
     the file's summary."""
-    from causal_mi.pipeline import FAILING
+    from causal_mi.properties.result import FAILING
     from causal_mi.report.statistics import claims_count, estimate_cell
 
     v = ctx.verdict
@@ -60,13 +60,13 @@ def verify_annotations(ctx: ReportContext) -> list[str]:
                 )
             )
     for p in ctx.properties:
-        if p["status"] in FAILING:
+        if p.status in FAILING:
             out.append(
                 annotation(
                     "error",
-                    f"property {p['status']}: {p['text']}: {p['detail']}",
+                    f"property {p.status}: {p.text}: {p.detail}",
                     location=str(v.hypothesis.path),
-                    title=f"causal-mi property {p['status']}",
+                    title=f"causal-mi property {p.status}",
                 )
             )
     out.append(

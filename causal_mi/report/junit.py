@@ -13,8 +13,8 @@ def suite(ctx: ReportContext) -> ET.Element:
     name = v.hypothesis.spec.name
     claims = list(v.claims)
     failures = sum(not c.passed for c in claims)
-    skipped = sum(p["status"] == "not checked" for p in ctx.properties)
-    failures += sum(p["status"] in ("fails", "vacuous") for p in ctx.properties)
+    skipped = sum(p.status == "not checked" for p in ctx.properties)
+    failures += sum(p.status in ("fails", "vacuous") for p in ctx.properties)
     props = ET.Element("properties")
     ET.SubElement(props, "property", name="verdict", value=v.status)
     ET.SubElement(props, "property", name="levels", value=v.levels)
@@ -47,11 +47,11 @@ def suite(ctx: ReportContext) -> ET.Element:
                 f"{c.estimate.upper:.4f}]; {msg}"
             )
     for p in ctx.properties:
-        case = ET.SubElement(el, "testcase", classname=name, name=f"property: {p['text']}")
-        if p["status"] == "not checked":
-            ET.SubElement(case, "skipped", message=p["detail"])
-        elif p["status"] in ("fails", "vacuous"):
-            ET.SubElement(case, "failure", message=p["detail"], type=p["status"])
+        case = ET.SubElement(el, "testcase", classname=name, name=f"property: {p.text}")
+        if p.status == "not checked":
+            ET.SubElement(case, "skipped", message=p.detail)
+        elif p.status in ("fails", "vacuous"):
+            ET.SubElement(case, "failure", message=p.detail, type=p.status)
     return el
 
 

@@ -33,7 +33,7 @@ def render(ctx: ReportContext) -> str:
         spec.description or "",
         "",
         f"- hypothesis: `{hyp.path}`",
-        f"- model: `{ctx.model_info['ref']}` (sha256 `{ctx.model_info['weights_sha256'][:12]}`)",
+        f"- model: `{ctx.model_info.ref}` (sha256 `{ctx.model_info.weights_sha256[:12]}`)",
         f"- task: `{ctx.task.name}`, n = {len(ctx.task)}, seed = {spec.task.seed}",
         f"- metric: `{spec.metric}` ({METRIC_HELP[spec.metric]}), ablation: `{spec.ablation}`",
         f"- m(clean) = {m.clean.mean():.4f}, m(corrupt) = {m.corrupt.mean():.4f}",
@@ -92,7 +92,7 @@ def render(ctx: ReportContext) -> str:
     lines += causal_model.to_markdown(ctx)
     if ctx.properties:
         lines += ["", "## Properties", ""]
-        lines += [f"- `{p['text']}`: {p['status']} — {p['detail']}" for p in ctx.properties]
+        lines += [f"- `{p.text}`: {p.status} — {p.detail}" for p in ctx.properties]
         lines += ["", PROPERTY_RUNS_HELP]
     notes = m.notes + ctx.notes
     if notes:

@@ -318,9 +318,9 @@ def _properties(ctx: ReportContext) -> list[dict[str, Any]]:
         realised = sum(1 for r in table if r.get("n", 0) > 0)
         out.append(
             {
-                "text": p["text"],
-                "status": p["status"],
-                "detail": p["detail"],
+                "text": p.text,
+                "status": p.status,
+                "detail": p.detail,
                 "cols": ["covered examples" if c == "n" else c for c in cols],
                 "rows": rows,
                 "coverage": (
@@ -373,16 +373,15 @@ def _dowhy(ctx: ReportContext) -> dict[str, Any] | None:
 
 def build(ctx: ReportContext) -> dict[str, Any]:
     """Everything the template shows, formatted."""
-    from causal_mi.pipeline import FAILING, passed
+    from causal_mi.pipeline import passed
+    from causal_mi.properties.result import FAILING
     from causal_mi.report.statistics import claims_count, gap_line, interval_line, status_word
 
     v, m = ctx.verdict, ctx.measurement
     hyp, spec = v.hypothesis, v.hypothesis.spec
-    props_ok = sum(p["status"] == "holds" for p in ctx.properties)
+    props_ok = sum(p.status == "holds" for p in ctx.properties)
     failing = [c.claim.claim.text for c in v.claims if not c.passed and v.valid]
-    failing += [
-        f"property {p['text']} ({p['status']})" for p in ctx.properties if p["status"] in FAILING
-    ]
+    failing += [f"property {p.text} ({p.status})" for p in ctx.properties if p.status in FAILING]
     graph_svg, edge_rows = _graph(ctx)
     p = ctx.provenance
     abls = list(next(iter(ctx.ablations.values()))) if ctx.ablations else []
@@ -399,7 +398,7 @@ def build(ctx: ReportContext) -> dict[str, Any]:
         "failing": failing,
         "undecidable": not v.valid,
         "facts": [
-            ("model", ctx.model_info["ref"]),
+            ("model", ctx.model_info.ref),
             ("task", f"{ctx.task.name}, n = {len(ctx.task)}, seed {spec.task.seed}"),
             ("metric", spec.metric),
             ("ablation", spec.ablation),
@@ -433,8 +432,8 @@ def build(ctx: ReportContext) -> dict[str, Any]:
             (str(k), str(val))
             for k, val in [
                 ("hypothesis", hyp.path),
-                ("model", ctx.model_info["source"]),
-                ("weights sha256", ctx.model_info["weights_sha256"]),
+                ("model", ctx.model_info.source),
+                ("weights sha256", ctx.model_info.weights_sha256),
                 ("seed", p["seed"]),
                 ("started", p["started"]),
                 ("seconds", p["seconds"]),

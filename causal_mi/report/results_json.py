@@ -29,7 +29,7 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
             "nodes": {k: str(s) for k, s in hyp.nodes.items()},
             "edges": [str(e) for e in hyp.edges],
         },
-        "model": ctx.model_info,
+        "model": ctx.model_info.to_dict(),
         "task": {
             "name": ctx.task.name,
             "n": len(ctx.task),
@@ -111,7 +111,7 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
             }
             for c in v.claims
         ],
-        "properties": ctx.properties,
+        "properties": [p.to_dict() for p in ctx.properties],
         "ablation_check": ctx.ablations,
         "dowhy": dowhy_section(ctx),
         "causal_model": causal_model.to_json(ctx),
