@@ -218,6 +218,41 @@ def test_a_missing_package_names_the_extra(
     assert not out.exists() and not (tmp_path / "tb").exists()
 
 
+def test_an_online_run_that_cannot_start_is_the_users_to_fix(report_dir, monkeypatch):
+    """WANDB_MODE=online without a login: W&B's usage error becomes exit 2 with the way out
+    (wandb.init stubbed: no service is started and nothing could be sent)."""
+    import wandb
+
+    def refuse(**kwargs):
+        assert kwargs["mode"] == "online"  # the user's explicit choice is honoured
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.setattr(wandb, "init", refuse)
+    r = _invoke(["export", str(report_dir), "--to", "wandb"])
+    assert r.exit_code == 2, r.output
+    assert (
+        "causal-mi: W&B could not start a run (mode online): No API key configured. Use "
+        "`wandb login` to log in. For an offline run instead, unset WANDB_MODE: the run is "
+        "written locally and 'wandb sync' uploads it later"
+    ) in r.output
+
+
+def test_several_files_verified_at_once_export_one_folder_each(report_dir, tmp_path):
+    """``verify a.yaml b.yaml --export tensorboard:DIR`` writes DIR/<file stem> per file."""
+    from causal_mi.export_command import after_run
+    from causal_mi.report.export import parse_target
+
+    said: list[str] = []
+    target = parse_target(f"tensorboard:{tmp_path}")
+    after_run(report_dir / "results.json", [target], sub="true", echo=said.append)
+    (event,) = (tmp_path / "true").glob("events.out.tfevents.*")
+    assert said == [
+        f"  exported: TensorBoard event file {event} (view: tensorboard --logdir "
+        f"{tmp_path / 'true'})"
+    ]
+
+
 def test_bad_results_files_exit_2_naming_them(tmp_path):
     missing = tmp_path / "nowhere" / "results.json"
     other = tmp_path / "other.json"

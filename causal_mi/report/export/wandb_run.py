@@ -43,6 +43,27 @@ def _no_error_reports() -> Iterator[None]:
         os.environ.pop(key, None)
 
 
+MSG_START = (
+    "W&B could not start a run (mode {mode}): {error}. For an offline run instead, unset "
+    "WANDB_MODE: the run is written locally and 'wandb sync' uploads it later"
+)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """W&B's usage errors (online without an API key, a bad project name) are the user's
+    to fix: an :class:`OptionError` (exit 2) that says how, not an internal error."""
+    import wandb
+
+    try:
+        yield
+    except wandb.errors.Error as exc:
+        from causal_mi.errors import OptionError
+
+        error = str(exc).strip().rstrip(".")
+        raise OptionError(MSG_START.format(mode=mode(), error=error)) from None
+
+
 def write(
     steps: list[Step],
     *,
@@ -82,7 +103,7 @@ def write(
         x_disable_meta=True,
         x_disable_machine_info=True,
     )
-    with _no_error_reports():
+    with _no_error_reports(), _user_errors():
         run = wandb.init(
             project=project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
             name=name or config["hypothesis"]["name"],
