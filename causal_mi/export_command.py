@@ -104,7 +104,9 @@ def export_results(
     project: str = typer.Option(
         None, "--project", help="W&B project (default: $WANDB_PROJECT, else causal-mi)."
     ),
-    name: str = typer.Option(None, "--name", help="W&B run name (default: the hypothesis name)."),
+    name: str = typer.Option(
+        None, "--name", help="W&B run name (default: the last file's hypothesis name)."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of internal errors."),
 ) -> None:
     """Export finished runs (their results.json) to TensorBoard or Weights & Biases: each

@@ -91,9 +91,10 @@ def tensorboard_dir(report_dir: Path, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def wandb_run_dir(report_dir: Path, tmp_path_factory) -> Path:
-    """An offline W&B run; W&B's directories in a temporary folder and its server address a
-    closed local port, so nothing could be sent even by mistake."""
+def wandb_run_dir(report_dir: Path, failing_report_dir: Path, tmp_path_factory) -> Path:
+    """An offline W&B run of two checkpoints given out of order (the failing file at step
+    2000, the passing one at 1000); W&B's directories in a temporary folder and its server
+    address a closed local port, so nothing could be sent even by mistake."""
     root = tmp_path_factory.mktemp("wandb")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WANDB_MODE", "offline")
@@ -103,7 +104,10 @@ def wandb_run_dir(report_dir: Path, tmp_path_factory) -> Path:
         mp.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
         mp.delenv("WANDB_API_KEY", raising=False)
         mp.delenv("WANDB_ERROR_REPORTING", raising=False)
-        r = _invoke(["export", str(report_dir), "--to", "wandb", "--project", "circuits"])
+        r = _invoke(
+            ["export", str(failing_report_dir), str(report_dir), "--to", "wandb"]
+            + ["--project", "circuits", "--step", "2000", "--step", "1000"]
+        )
     assert r.exit_code == 0, r.output
     (run_dir,) = (root / "wandb").glob("*run-*")
     assert f"W&B offline run {run_dir} (nothing uploaded" in r.output
@@ -125,21 +129,28 @@ def test_tensorboard_holds_every_claim_g_and_property(tensorboard_dir, results):
     assert texts["claims/effect(ind) >= 0.9/status/text_summary"] == "holds"
 
 
-def test_wandb_offline_run_holds_every_claim_and_provenance(wandb_run_dir, results):
+def test_wandb_offline_run_holds_every_claim_and_provenance(
+    wandb_run_dir, results, report_dir, failing_report_dir
+):
     assert wandb_run_dir.name.startswith("offline-run-")  # offline: nothing was synced
     core_log = (wandb_run_dir / "logs" / "debug-core.log").read_text()
     assert '"disable-analytics":true' in core_log  # no error reports either
     run = read_run(wandb_run_dir)
-    assert (run.project, run.name) == ("circuits", results["hypothesis"]["name"])
-    assert list(run.history) == [0]
-    assert mismatches(expected(results), run.history[0]) == []
-    assert mismatches(expected(results), run.summary) == []  # the last step's values
-    assert run.summary["claims/faithfulness >= 0.9/status"] == "holds"
-    assert run.summary["verdict/status"] == results["verdict"]
+    failing = json.loads((failing_report_dir / "results.json").read_text())
+    # the run is named, and described, by its last step's file
+    assert (run.project, run.name) == ("circuits", failing["hypothesis"]["name"])
+    assert run.config["hypothesis"]["name"] == failing["hypothesis"]["name"]
+    assert list(run.history) == [1000, 2000]  # logged in step order
+    assert mismatches(expected(results), run.history[1000]) == []
+    assert mismatches(expected(failing), run.history[2000]) == []
+    assert mismatches(expected(failing), run.summary) == []  # the last step's values
+    assert run.summary["claims/faithfulness >= 0.9/status"] == "fails"
+    assert run.summary["verdict/status"] == failing["verdict"] == "fail"
+    assert [s["step"] for s in run.config["steps"]] == [1000, 2000]
     assert run.config["model"]["weights_sha256"] == results["model"]["weights_sha256"]
     assert run.config["provenance"]["seed"] == results["provenance"]["seed"]
     assert run.config["provenance"]["causal_mi_version"] == "0.1.0"
-    assert run.config["steps"][0]["results"].endswith("results.json")
+    assert run.config["steps"][0]["results"] == str(report_dir / "results.json")
 
 
 def test_a_tampered_value_is_detected(tensorboard_dir, wandb_run_dir, results, tmp_path):
@@ -148,7 +159,7 @@ def test_a_tampered_value_is_detected(tensorboard_dir, wandb_run_dir, results, t
     tag = f"claims/{results['claims'][2]['text']}/estimate"
     tb = _scalars_at(_events(tensorboard_dir), 0)
     assert [m.split(":")[0] for m in mismatches(expected(tampered), tb, np.float32)] == [tag]
-    wb = read_run(wandb_run_dir).history[0]
+    wb = read_run(wandb_run_dir).history[1000]
     assert [m.split(":")[0] for m in mismatches(expected(tampered), wb)] == [tag]
     # a byte changed in the W&B log itself is caught by its checksum
     copy = tmp_path / wandb_run_dir.name

@@ -73,9 +73,9 @@ def write(
 ) -> Path:
     """Log ``steps`` as one W&B run; return its local run directory (the one to
     ``wandb sync``). ``project``: ``--project``, else ``$WANDB_PROJECT``, else
-    ``causal-mi``; ``name``: the run's display name (default: the hypothesis name);
-    ``directory``: where ``wandb/`` is created (default: ``$WANDB_DIR`` or the working
-    directory)."""
+    ``causal-mi``; ``name``: the run's display name (default: the last step's hypothesis
+    name); ``directory``: where ``wandb/`` is created (default: ``$WANDB_DIR`` or the
+    working directory)."""
     import wandb
 
     ordered = sorted(steps, key=lambda s: s.step)
