@@ -21,6 +21,7 @@ from causal_mi.errors import (
     CausalMIError,
     OptionError,
 )
+from causal_mi.export_command import EXPORT_HELP, after_run, export_results, targets
 from causal_mi.report.destination import check_writable
 
 app = typer.Typer(
@@ -63,6 +64,7 @@ CACHE = typer.Option(
     "or unchanged, reads back every result it has and computes only the rest.",
 )
 NO_CACHE = typer.Option(False, "--no-cache", help="Save and reuse no forward-pass results.")
+EXPORT = typer.Option(None, "--export", help=EXPORT_HELP)
 DOWHY = typer.Option(
     True,
     "--dowhy/--no-dowhy",
@@ -148,6 +150,7 @@ def _run(
     fmt: str = "text",
     cache: Path | None = None,
     use_cache: bool = True,
+    exports: list[str] | None = None,
 ) -> int:
     from causal_mi import pipeline
 
@@ -160,6 +163,7 @@ def _run(
         check_writable(out.resolve().parent)
         if cache is not None and use_cache:
             check_writable(cache, option="--cache")
+        chosen = targets(exports)  # the export packages and directories, before the work
         prepared, errors = [], []
         for f in files:
             try:
@@ -204,6 +208,8 @@ def _run(
             pipeline.write_outputs(ctx, target, with_junit=verify and len(prepared) == 1)
             contexts.append(ctx)
             _summary(ctx, target)
+            sub = prep.hypothesis.path.stem if len(prepared) > 1 else None
+            after_run(target / "results.json", chosen, sub=sub, echo=typer.echo)
             if fmt == "github":
                 from causal_mi.report.github import verify_annotations
 
@@ -285,6 +291,7 @@ def verify(
     fmt: str = FORMAT,
     cache: Path = CACHE,
     no_cache: bool = NO_CACHE,
+    export: list[str] = EXPORT,
 ) -> None:
     """Measure, decide every claim; write report.html, report.md, results.json and junit.xml
     into --out (several files: one folder per file, one junit.xml) and keep the forward
@@ -307,6 +314,7 @@ def verify(
             fmt=fmt,
             cache=cache,
             use_cache=not no_cache,
+            exports=export,
         )
     )
 
@@ -325,6 +333,7 @@ def run(
     fmt: str = FORMAT,
     cache: Path = CACHE,
     no_cache: bool = NO_CACHE,
+    export: list[str] = EXPORT,
 ) -> None:
     """Measure; write report.html, report.md and results.json into --out (several files: one
     folder per file) and keep the forward passes in <out>/.cache (see --cache, --no-cache).
@@ -344,6 +353,7 @@ def run(
             fmt=fmt,
             cache=cache,
             use_cache=not no_cache,
+            exports=export,
         )
     )
 
@@ -527,6 +537,9 @@ def diff_command(
         _err(f"causal-mi: {exc}")
         code = exc.exit_code
     raise typer.Exit(code)
+
+
+app.command("export")(export_results)
 
 
 @zoo_app.command("list")

@@ -16,8 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from causal_mi.errors import InputError, Location, Problem
-from causal_mi.report.results_json import SCHEMA
+from causal_mi.report.results_json import read
 
 
 @dataclass(frozen=True)
@@ -33,30 +32,7 @@ class Change:
 
 def load(path: Path) -> dict[str, Any]:
     """A results.json (or a folder holding one); :class:`InputError` otherwise."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
-    where = Location(str(path))
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(
-            [
-                Problem(
-                    where,
-                    "no such file; give a results.json that run or verify wrote (or its folder)",
-                )
-            ]
-        ) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError([Problem(where, f"not a results.json: {exc}")]) from None
-    family = SCHEMA.rsplit("/", 1)[0] + "/"  # any version: claims, quantities, properties
-    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith(family):
-        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise InputError(
-            [Problem(where, f"schema is {got!r}; expected {family}v1 or later ({SCHEMA!r})")]
-        )
-    return data
+    return read(path)
 
 
 def _fmt(q: dict[str, Any]) -> str:

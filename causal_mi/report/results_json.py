@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from causal_mi.errors import InputError, Location, Problem
 from causal_mi.report import causal_model
 from causal_mi.report.context import ReportContext
 
@@ -187,3 +188,33 @@ def dowhy_section(ctx: ReportContext) -> dict[str, Any]:
 
 def write(ctx: ReportContext, path: Path) -> None:
     path.write_text(json.dumps(to_dict(ctx), indent=1) + "\n")
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A results.json that ``run`` or ``verify`` wrote (or a folder holding one), any schema
+    version of the family; :class:`InputError` (exit 2) naming the file otherwise. Read by
+    ``diff`` and ``export``, so both work on saved runs without measuring again."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    where = Location(str(path))
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(
+            [
+                Problem(
+                    where,
+                    "no such file; give a results.json that run or verify wrote (or its folder)",
+                )
+            ]
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError([Problem(where, f"not a results.json: {exc}")]) from None
+    family = SCHEMA.rsplit("/", 1)[0] + "/"  # any version: claims, quantities, properties
+    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith(family):
+        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise InputError(
+            [Problem(where, f"schema is {got!r}; expected {family}v1 or later ({SCHEMA!r})")]
+        )
+    return data
