@@ -46,6 +46,12 @@ class ReportContext:
     dowhy: CrossCheck | None = None
     causal_model: Any = None  # graph.analysis.CausalModelResult; None: not analysed
 
+    @property
+    def passed(self) -> bool:
+        """The file's verdict (SPEC 6, ``verify`` exits 0): every claim holds and no property
+        fails or holds only vacuously."""
+        return self.verdict.passed and not any(p.failed for p in self.properties)
+
 
 @dataclass(frozen=True)
 class ModelInfo:

@@ -142,6 +142,9 @@ def test_verify_exit_code_junit_and_report(tmp_path):
         "prev_fires": 1,
         "ind_fires": 1,
     }
+    # the file's verdict in results.json is the exit code's: a failing property fails it
+    assert doc["claims_passed"] is True
+    assert (doc["verdict"], doc["passed"]) == ("fail", False)
 
 
 @pytest.mark.parametrize(

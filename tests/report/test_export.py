@@ -45,7 +45,8 @@ def expected(doc: dict[str, Any]) -> dict[str, float]:
     out["gap/lower"], out["gap/upper"] = g["G_interval"]
     for p in doc["properties"]:
         out[f"properties/{p['name']}/status"] = {"holds": 1, "fails": 0, "vacuous": -1}[p["status"]]
-    out["verdict/claims"] = {"pass": 1, "fail": 0, "not decidable": -1}[doc["verdict"]]
+    decided = doc["verdict"] != "not decidable"
+    out["verdict/claims"] = int(doc["claims_passed"]) if decided else -1
     return out
 
 

@@ -165,7 +165,10 @@ def from_results(doc: dict[str, Any], *, step: int, source: str = "") -> Step:
         _put(scalars, f"properties/{tag}/status", PROPERTY_CODES.get(p.get("status")))
         texts[f"properties/{tag}/detail"] = f"{p.get('status')}: {p.get('detail', '')}"
     verdict = doc.get("verdict") or ("pass" if doc.get("passed") else "fail")
-    _put(scalars, "verdict/claims", FILE_CODES.get(verdict))
+    claims_verdict = verdict  # the file's verdict counts properties too (schema v2)
+    if "claims_passed" in doc and verdict != "not decidable":
+        claims_verdict = "pass" if doc["claims_passed"] else "fail"
+    _put(scalars, "verdict/claims", FILE_CODES.get(claims_verdict))
     ok = verdict == "pass" and not any(p.get("status") in FAILING_PROPERTIES for p in props)
     _put(scalars, "verdict/passed", ok)
     _put(scalars, "verdict/claims_hold", sum(c.get("status") == "holds" for c in claims))
