@@ -7,7 +7,6 @@ values. The functions here are pure: they build plans, the engine runs them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -27,8 +26,34 @@ from causal_mi.models.adapter import hook_point
 from causal_mi.spec.resolve import ModelDims
 from causal_mi.spec.sites import Site, format_site
 
-# numerator(clean, corrupt, values_by_condition_key) -> per-example numerator
-Numerator = Callable[[np.ndarray, np.ndarray, dict[str, np.ndarray]], np.ndarray]
+CLEAN, CORRUPT = "clean", "corrupt"  # the baselines' names in a numerator
+
+
+@dataclass(frozen=True)
+class Numerator:
+    """A quantity's per-example numerator as data: the metric of run ``plus`` minus that of
+    run ``minus``, each the clean or corrupt baseline or a condition's key (every SPEC 3
+    quantity has this form). Printable, hashable, comparable; called with the baselines and
+    the values by condition key it gives the per-example numerator.
+
+    >>> n = Numerator(CLEAN, "ablate|L1H3")
+    >>> n(np.array([2.0]), np.array([0.0]), {"ablate|L1H3": np.array([0.5])})
+    array([1.5])
+    """
+
+    plus: str
+    minus: str
+
+    def __call__(
+        self, clean: np.ndarray, corrupt: np.ndarray, values: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        runs = {CLEAN: clean, CORRUPT: corrupt}
+        a = runs[self.plus] if self.plus in runs else values[self.plus]
+        b = runs[self.minus] if self.minus in runs else values[self.minus]
+        return a - b
+
+    def __str__(self) -> str:
+        return f"m({self.plus}) - m({self.minus})"
 
 
 @dataclass(frozen=True)
@@ -36,7 +61,8 @@ class Quantity:
     """A quantity to estimate: its label, the conditions it needs, and its numerator.
 
     ``stage`` 0 conditions run first; stage 1 conditions may read values recorded in
-    stage 0 (natural indirect effects need b's value under a's ablation).
+    stage 0 (natural indirect effects need b's value under a's ablation). Everything is
+    data (conditions, numerator), so a quantity prints, hashes and compares by content.
     """
 
     label: str
@@ -44,6 +70,19 @@ class Quantity:
     numerator: Numerator
     stage: int = 0
     prerequisites: dict[str, Condition] | None = None
+
+    def digest(self) -> str:
+        """The content address of what this quantity measures: its conditions (by content:
+        labels are not identity), its numerator and its stage; not its label."""
+        from causal_mi.engine.cache import _digest, condition_key
+
+        names = {
+            k: condition_key(c)
+            for k, c in {**self.conditions, **(self.prerequisites or {})}.items()
+        }
+        num = [names.get(x, x) for x in (self.numerator.plus, self.numerator.minus)]
+        pre = sorted(condition_key(c) for c in (self.prerequisites or {}).values())
+        return _digest([sorted(names[k] for k in self.conditions), num, self.stage, pre])
 
 
 def _key(*parts: object) -> str:
@@ -54,14 +93,14 @@ def effect(site: Site, ablation: str, label: str | None = None) -> Quantity:
     """[m(clean) - m(clean, n ablated)] / G."""
     k = _key("ablate", format_site(site), site.pos, ablation)
     cond = Condition("clean", site_patches([site], ABLATION_SOURCE[ablation]), label=k)
-    return Quantity(label or f"effect({format_site(site)})", {k: cond}, lambda c, x, v: c - v[k])
+    return Quantity(label or f"effect({format_site(site)})", {k: cond}, Numerator(CLEAN, k))
 
 
 def restore(site: Site, label: str | None = None) -> Quantity:
     """[m(corrupt, n patched from clean) - m(corrupt)] / G."""
     k = _key("restore", format_site(site), site.pos)
     cond = Condition("corrupt", site_patches([site], "clean"), label=k)
-    return Quantity(label or f"restore({format_site(site)})", {k: cond}, lambda c, x, v: v[k] - x)
+    return Quantity(label or f"restore({format_site(site)})", {k: cond}, Numerator(k, CORRUPT))
 
 
 def circuit_only(circuit: tuple[Site, ...], dims: ModelDims, ablation: str) -> Condition:
@@ -76,14 +115,14 @@ def circuit_only(circuit: tuple[Site, ...], dims: ModelDims, ablation: str) -> C
 def faithfulness(circuit: tuple[Site, ...], dims: ModelDims, ablation: str) -> Quantity:
     """[m(circuit only) - m(corrupt)] / G."""
     cond = circuit_only(circuit, dims, ablation)
-    return Quantity("faithfulness", {cond.label: cond}, lambda c, x, v: v[cond.label] - x)
+    return Quantity("faithfulness", {cond.label: cond}, Numerator(cond.label, CORRUPT))
 
 
 def complement(circuit: tuple[Site, ...], ablation: str) -> Quantity:
     """[m(circuit nodes ablated) - m(corrupt)] / G."""
     k = _key("circuit-ablated", *map(str, circuit), ablation)
     cond = Condition("clean", site_patches(circuit, ABLATION_SOURCE[ablation]), label=k)
-    return Quantity("complement", {k: cond}, lambda c, x, v: v[k] - x)
+    return Quantity("complement", {k: cond}, Numerator(k, CORRUPT))
 
 
 def minimality(
@@ -92,9 +131,7 @@ def minimality(
     """faithfulness(circuit) - faithfulness(circuit without node)."""
     full = circuit_only(circuit, dims, ablation)
     less = circuit_only(tuple(s for s in circuit if s != node), dims, ablation)
-    return Quantity(
-        label, {full.label: full, less.label: less}, lambda c, x, v: v[full.label] - v[less.label]
-    )
+    return Quantity(label, {full.label: full, less.label: less}, Numerator(full.label, less.label))
 
 
 def indirect(a: Site, b: Site, ablation: str, label: str) -> Quantity:
@@ -113,14 +150,14 @@ def indirect(a: Site, b: Site, ablation: str, label: str) -> Quantity:
     hook = hook_point(b).name
     k = _key("nie", rec, b.pos)
     cond = Condition("clean", (Patch(hook, f"recorded:{rec}", cells_of(b)),), label=k)
-    return Quantity(label, {k: cond}, lambda c, x, v: c - v[k], stage=1, prerequisites={rec: pre})
+    return Quantity(label, {k: cond}, Numerator(CLEAN, k), stage=1, prerequisites={rec: pre})
 
 
 def direct(a: Site, mediators: tuple[Site, ...], ablation: str, label: str) -> Quantity:
     """Natural direct effect: [m(clean) - m(a ablated, mediators held at clean)] / G."""
     patches = site_patches([a], ABLATION_SOURCE[ablation]) + site_patches(mediators, "clean")
     k = _key("nde", format_site(a), a.pos, ablation, *map(str, mediators))
-    return Quantity(label, {k: Condition("clean", patches, label=k)}, lambda c, x, v: c - v[k])
+    return Quantity(label, {k: Condition("clean", patches, label=k)}, Numerator(CLEAN, k))
 
 
 EdgeList = tuple[tuple[Site, Site], ...]  # (sender, receiver input)
@@ -139,7 +176,7 @@ def edge_circuit(edges: EdgeList, dims: ModelDims, ablation: str) -> Condition:
 def faithfulness_edges(edges: EdgeList, dims: ModelDims, ablation: str) -> Quantity:
     """Edge-level faithfulness: [m(declared edges only) - m(corrupt)] / G."""
     cond = edge_circuit(edges, dims, ablation)
-    return Quantity("faithfulness", {cond.label: cond}, lambda c, x, v: v[cond.label] - x)
+    return Quantity("faithfulness", {cond.label: cond}, Numerator(cond.label, CORRUPT))
 
 
 def minimality_edges(
@@ -157,9 +194,7 @@ def minimality_edges(
         dims,
         ablation,
     )
-    return Quantity(
-        label, {full.label: full, less.label: less}, lambda c, x, v: v[full.label] - v[less.label]
-    )
+    return Quantity(label, {full.label: full, less.label: less}, Numerator(full.label, less.label))
 
 
 def edge_effect(sender: Site, receiver: Site, dims: ModelDims, ablation: str) -> Quantity:
@@ -172,5 +207,5 @@ def edge_effect(sender: Site, receiver: Site, dims: ModelDims, ablation: str) ->
     return Quantity(
         f"edge({format_site(sender)} -> {format_site(receiver)})",
         {k: cond},
-        lambda c, x, v: c - v[k],
+        Numerator(CLEAN, k),
     )

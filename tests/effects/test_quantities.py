@@ -165,3 +165,27 @@ def test_edge_minimality_of_a_positioned_node_drops_its_edges():
     at_last = Q.minimality_edges(edges, Site(Kind.HEAD, 1, 3, pos=(-1,)), dims, "resample", "m")
     assert len(whole.conditions) == 2  # the full circuit and the circuit without L1H3's edges
     assert set(at_last.conditions) == set(whole.conditions)
+
+
+def test_quantities_are_data(mlp_model):
+    """A quantity prints, and its digest is its content: labels are not identity, another
+    site or ablation is another quantity; the numerator is data, not code."""
+    import dataclasses
+    import pickle
+
+    dims = mlp_model.dims
+    a, b = parse_site("L0H1"), parse_site("L1.mlp")
+    q = Q.indirect(a, b, "resample", "one name")
+    same = Q.indirect(a, b, "resample", "another name")
+    assert q.digest() == same.digest()
+    assert q.digest() != Q.indirect(a, b, "zero", "one name").digest()
+    assert Q.effect(a, "mean").digest() != Q.restore(a).digest()
+    f = Q.faithfulness((a, b), dims, "resample")
+    assert str(f.numerator) == f"m({next(iter(f.conditions))}) - m(corrupt)"
+    assert isinstance(q.numerator, Q.Numerator) and dataclasses.is_dataclass(q.numerator)
+    assert pickle.loads(pickle.dumps(q.numerator)) == q.numerator  # no closure inside
+    relabelled = dataclasses.replace(
+        f, conditions={k: dataclasses.replace(c, label="x") for k, c in f.conditions.items()}
+    )
+    assert relabelled.digest() == f.digest()
+    assert "Numerator(plus=" in repr(q)
