@@ -149,6 +149,11 @@ class EncoderModel(torch.nn.Module):
         if head == "masked_lm":
             mlm = {"bert": "cls", "roberta": "lm_head", "distilbert": "vocab_transform"}[mt]
             self._pre("unembed.hook_in", getattr(hf, mlm))
+            last = getattr(hf, "vocab_projector" if mt == "distilbert" else mlm)
+        else:
+            last = hf.classifier
+        # the logits: [batch, pos, vocab] (masked LM) or [batch, labels] (classifier)
+        self._out("unembed.hook_out", last)
 
     # what the engine uses of a bridge --------------------------------------------------------
     @property
