@@ -287,48 +287,38 @@ def test_clean_metric_and_node_patches_equal_hand_patched_hf(tmp_path, encoders,
 
 
 def test_bidirectional_attention_later_position_moves_the_mask(tmp_path, encoders):
-    """(c) a patch at a position after the mask token changes the metric read at the mask:
-    our value equals the bidirectional HF model patched by hand, while the same model under
-    a causal mask (loaded as a decoder) gives back the unpatched value there."""
-    kind, directory = "bert-mlm", encoders["bert-mlm"]
-    rows = rows_for(kind, directory, n=2)
-    for r in rows:  # differ after the mask only: [CLS] w w w [MASK] w [SEP]
-        c, k = r["clean"].split(), r["corrupt"].split()
-        k[0] = c[0]
-        k[4] = "w29" if c[4] != "w29" else "w28"
-        r["corrupt"] = " ".join(k)
-    prep = _prepared(tmp_path, kind, directory, rows)
-    ex = prep.task.examples[0]
-    assert ex.clean[:5] == ex.corrupt[:5] and ex.clean[5] != ex.corrupt[5]
-    r = _run(prep, ["L0.resid_post"])
-    clean, corrupt = torch.tensor([ex.clean]), torch.tensor([ex.corrupt])
-    hf, causal = reference(directory), reference(directory, causal=True)
-    for model, want_change in ((hf, True), (causal, False)):
-        with torch.no_grad():
-            base = _read(kind, model(input_ids=clean).logits, clean, ex.answer, ex.wrong)
-        patched = _read(
-            kind, hand_patch(model, "mlp", 0, None, clean, corrupt, pos=5), clean,
-            ex.answer, ex.wrong,
-        )  # fmt: skip
-        assert (abs(patched - base) > 1e-4) is want_change
-    # ours: the whole layer-0 stream patched from a prompt differing only after the mask
-    assert abs(r.values[0, 0] - r.clean[0]) > 1e-4
-    assert r.values[0, 0] == pytest.approx(r.corrupt[0], abs=1e-5)  # all of it came along
-    # and a single later-position MLP patch moves the mask's metric as the HF model does
+    """(c) an MLP patch at the position after the mask token changes the metric read at the
+    mask: our effect equals the bidirectional HF model's, patched by hand, while the same
+    model under a causal mask (loaded as a decoder) shows no effect there at all, so an
+    engine that assumed a causal mask would have measured 0."""
     from causal_mi.effects.metrics import metric
     from causal_mi.engine.plan import Condition, Patch
     from causal_mi.engine.runner import Engine
 
-    cond = Condition("clean", (Patch("blocks.0.hook_mlp_out", "corrupt", frozenset({(5, None)})),))
-    ours = Engine(prep.model).run(prep.task, [cond], metric("logit_diff")).values[0, 0]
-    ref = _read(
-        kind, hand_patch(hf, "mlp", 0, None, clean, corrupt, pos=5), clean, ex.answer, ex.wrong
-    )
-    with torch.no_grad():
-        causal_ref = _read(kind, causal(input_ids=clean).logits, clean, ex.answer, ex.wrong)
-    assert ours == pytest.approx(ref, abs=1e-5)
-    assert abs(ours - r.clean[0]) > 1e-4
-    assert abs(ours - causal_ref) > 1e-4 or abs(r.clean[0] - causal_ref) > 1e-4
+    kind, directory = "bert-mlm", encoders["bert-mlm"]
+    rows = rows_for(kind, directory, n=2)
+    for r in rows:  # [CLS] w w w [MASK] w [SEP]: differ after the mask only
+        c, k = r["clean"].split(), r["corrupt"].split()
+        k[:4] = c[:4]
+        k[4] = "w29" if c[4] != "w29" else "w28"
+        r["corrupt"] = " ".join(k)
+    prep = _prepared(tmp_path, kind, directory, rows)
+    later = Patch("blocks.0.hook_mlp_out", "corrupt", frozenset({(5, None)}))
+    r = Engine(prep.model).run(prep.task, [Condition("clean", (later,))], metric("logit_diff"))
+    hf, causal = reference(directory), reference(directory, causal=True)
+    for i, ex in enumerate(prep.task.examples):
+        assert ex.clean[:5] == ex.corrupt[:5] and ex.clean[5] != ex.corrupt[5]
+        clean, corrupt = torch.tensor([ex.clean]), torch.tensor([ex.corrupt])
+        effect = {}
+        for name, model in (("bidirectional", hf), ("causal", causal)):
+            with torch.no_grad():
+                base = _read(kind, model(input_ids=clean).logits, clean, ex.answer, ex.wrong)
+            patched = hand_patch(model, "mlp", 0, None, clean, corrupt, pos=5)
+            effect[name] = _read(kind, patched, clean, ex.answer, ex.wrong) - base
+        ours = r.values[0, i] - r.clean[i]
+        assert ours == pytest.approx(effect["bidirectional"], abs=1e-5)
+        assert abs(ours) > 1e-3
+        assert effect["causal"] == 0.0  # the causal reference: nothing reaches the mask
 
 
 def _verify(path: Path, out: Path):
@@ -463,3 +453,34 @@ def test_batched_equals_one_at_a_time_on_an_encoder(tmp_path, encoders):
     single = Engine(prep.model, max_rows=1).run(prep.task, conds, fn)
     assert batched.values == pytest.approx(single.values, abs=1e-5)
     assert (abs(batched.values - batched.clean[None]) > 1e-4).any(axis=1).all()
+
+
+def test_template_roles_and_special_roles_on_an_encoder(tmp_path, encoders):
+    """A template's role is found through the offset mapping with [CLS] before and [SEP]
+    after the text; every prompt defines CLS (position 0) and MASK (the mask token), at the
+    positions the tokenizer itself gives them."""
+    from transformers import AutoTokenizer
+
+    from causal_mi import pipeline
+
+    d = encoders["bert-mlm"]
+    row = {
+        "template": "the {X} was [MASK] good",
+        "values": {"X": "movie"},
+        "corrupt_values": {"X": "film"},
+        "answer": "w1",
+        "wrong": "w2",
+    }
+    (tmp_path / "pairs.jsonl").write_text(json.dumps(row) + "\n")
+    path = tmp_path / "h.yaml"
+    path.write_text(f"version: 1\nname: t\nmodel: path:{d}\ntask: {{file: pairs.jsonl}}\n")
+    ex = pipeline.prepare(path).task.examples[0]
+    tok = AutoTokenizer.from_pretrained(d)
+    for prompt, word, ids in (("clean", "movie", ex.clean), ("corrupt", "film", ex.corrupt)):
+        ref = tok(row["template"].replace("{X}", word))["input_ids"]
+        assert list(ids) == ref and ref[0] == tok.cls_token_id and ref[-1] == tok.sep_token_id
+        roles = ex.roles_of(prompt)
+        assert roles["X"] == (ref.index(tok.convert_tokens_to_ids(word)),)
+        assert roles["MASK"] == (ref.index(tok.mask_token_id),)
+        assert roles["CLS"] == (0,)
+    assert ex.read == "MASK"
