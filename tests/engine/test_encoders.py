@@ -144,11 +144,13 @@ def _modules(hf, layer: int) -> dict[str, torch.nn.Module]:
     if hf.config.model_type == "distilbert":
         blk = hf.distilbert.transformer.layer[layer]
         att = blk.attention
-        return {"o": att.out_lin, "k": att.k_lin, "mlp": blk.ffn.lin2, "mid": blk.sa_layer_norm}
+        return {"o": att.out_lin, "k": att.k_lin, "mlp": blk.ffn.lin2, "mid": blk.sa_layer_norm,
+                "in": blk.ffn.lin1}  # fmt: skip
     base = hf.bert if hf.config.model_type == "bert" else hf.roberta
     blk = base.encoder.layer[layer]
     att = blk.attention
-    return {"o": att.output.dense, "k": att.self.key, "mlp": blk.output.dense, "mid": att.output}
+    return {"o": att.output.dense, "k": att.self.key, "mlp": blk.output.dense, "mid": att.output,
+            "in": blk.intermediate.dense}  # fmt: skip
 
 
 def hand_patch(hf, what: str, layer: int, head: int | None, clean, corrupt, pos=None):
@@ -161,13 +163,15 @@ def hand_patch(hf, what: str, layer: int, head: int | None, clean, corrupt, pos=
     rows = slice(None) if pos is None else slice(pos, pos + 1)
     saved = {}
 
+    on_input = what in ("o", "in")  # a linear layer's input: recompute the layer
+
     def grab(m, args, out):
-        saved["v"] = (args[0] if what == "o" else out).detach().clone()
+        saved["v"] = (args[0] if on_input else out).detach().clone()
 
     def put(m, args, out):
-        x = (args[0] if what == "o" else out).clone()
+        x = (args[0] if on_input else out).clone()
         x[:, rows, cols] = saved["v"][:, rows, cols]
-        if what == "o":
+        if on_input:
             return torch.nn.functional.linear(x, m.weight, m.bias)
         return x
 
@@ -259,14 +263,14 @@ def _run(prep, sites: list[str]):
 @pytest.mark.parametrize("kind", KINDS)
 def test_clean_metric_and_node_patches_equal_hand_patched_hf(tmp_path, encoders, kind):
     """(a) the clean and corrupt metrics equal the HF model's own logits where its head
-    reads; (b) a head-output, an MLP, a key and a resid_mid patch (the normalized stream of
-    a post-LN block) each equal the HF model with the same patch applied by hand, to 1e-5,
-    batched over the task (rows never interact)."""
+    reads; (b) a head-output, an MLP, a key, a resid_mid (the normalized stream of a post-LN
+    block) and an MLP-input patch each equal the HF model with the same patch applied by
+    hand, to 1e-5, batched over the task (rows never interact)."""
     directory = encoders[kind]
     prep = _prepared(tmp_path, kind, directory)
-    r = _run(prep, ["L1H2", "L0.mlp", "L1H1.k", "L0.resid_mid"])
+    r = _run(prep, ["L1H2", "L0.mlp", "L1H1.k", "L0.resid_mid", "L1.mlp.in"])
     hf = reference(directory)
-    cases = [("o", 1, 2), ("mlp", 0, None), ("k", 1, 1), ("mid", 0, None)]
+    cases = [("o", 1, 2), ("mlp", 0, None), ("k", 1, 1), ("mid", 0, None), ("in", 1, None)]
     for i, ex in enumerate(prep.task.examples):
         clean, corrupt = torch.tensor([ex.clean]), torch.tensor([ex.corrupt])
         with torch.no_grad():
@@ -484,3 +488,19 @@ def test_template_roles_and_special_roles_on_an_encoder(tmp_path, encoders):
         assert roles["MASK"] == (ref.index(tok.mask_token_id),)
         assert roles["CLS"] == (0,)
     assert ex.read == "MASK"
+
+
+def test_output_correct_reads_a_classifiers_logits():
+    """``output: correct`` on a classifier compares the top label of its [rows, labels]
+    logits with the answer (a decoder's [rows, K, vocab] logits: the last read position)."""
+    import numpy as np
+
+    from causal_mi.properties.variables import Variable, raw_values
+
+    v = Variable("c", "output", None, "correct", -1, (0.5,), True)
+    logits = torch.tensor([[0.1, 2.0], [3.0, -1.0], [0.0, 1.0]])
+    got = raw_values(v, logits, torch.zeros(3, 5, dtype=torch.long), torch.tensor([1, 1, 0]), None)
+    assert np.array_equal(got, [1.0, 0.0, 0.0])
+    per_position = logits[:, None, :].expand(3, 2, 2)
+    got = raw_values(v, per_position, torch.zeros(3, 5), torch.tensor([1, 1, 0]), None)
+    assert np.array_equal(got, [1.0, 0.0, 0.0])
