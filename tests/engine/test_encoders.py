@@ -504,3 +504,25 @@ def test_output_correct_reads_a_classifiers_logits():
     per_position = logits[:, None, :].expand(3, 2, 2)
     got = raw_values(v, per_position, torch.zeros(3, 5), torch.tensor([1, 1, 0]), None)
     assert np.array_equal(got, [1.0, 0.0, 0.0])
+
+
+def test_an_encoder_without_a_supported_head_is_refused(tmp_path):
+    """A bare BertModel (no head) cannot be read: exit 2 naming the two heads causal-mi
+    reads, never a traceback."""
+    from transformers import BertConfig, BertModel
+
+    d = tmp_path / "bare"
+    d.mkdir()
+    tok = _bert_tokenizer(d)
+    BertModel(
+        BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1,
+                   num_attention_heads=4, intermediate_size=64)
+    ).save_pretrained(d)  # fmt: skip
+    (tmp_path / "pairs.jsonl").write_text(
+        '{"clean": "a", "corrupt": "b", "answer": "x", "wrong": "y"}\n'
+    )
+    path = tmp_path / "h.yaml"
+    path.write_text(f"version: 1\nname: t\nmodel: path:{d}\ntask: {{file: pairs.jsonl}}\n")
+    res = _verify(path, tmp_path / "o")
+    assert res.exit_code == 2, res.output
+    assert "BertModel: causal-mi reads encoders with a masked-LM head" in res.output
