@@ -228,7 +228,9 @@ class EncoderModel(torch.nn.Module):
             if args:
                 x = args[0]
             else:
-                key = next(iter(kwargs))
+                key = next((k for k in ("hidden_states", "input", "x") if k in kwargs), None)
+                if key is None:
+                    raise RuntimeError(f"{name}: {type(mod).__name__} got no input to hook")
                 x = kwargs[key]
             y = point(split(x) if split else x)
             y = merge(y) if merge else y

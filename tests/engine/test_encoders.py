@@ -185,7 +185,7 @@ def hand_patch(hf, what: str, layer: int, head: int | None, clean, corrupt, pos=
     return out
 
 
-def rows_for(kind: str, directory: Path, n: int = 6, seed: int = 0) -> list[dict]:
+def rows_for(kind: str, directory: Path, n: int = 4, seed: int = 0) -> list[dict]:
     """Task rows of equal length (a mask token in masked-LM prompts), with answer and wrong
     chosen from the reference model so that clean scores above corrupt (a positive gap)."""
     hf = reference(directory)
@@ -407,7 +407,7 @@ def test_classifier_head_loads_with_its_labels(encoders):
     bridge would boot it as BertForMaskedLM): logits per label, labels from id2label."""
     from causal_mi.models.loading import load_model
 
-    m = load_model(f"path:{encoders['bert-cls']}")
+    m = load_model(f"hf:{encoders['bert-cls']}")  # hf: on a local directory, as path:
     ids = m.tokens.prompt("the movie was good")
     assert m.tokens.show(ids)[0] == "[CLS]" and m.tokens.show(ids)[-1] == "[SEP]"
     assert m.tokens.labels == {"NEGATIVE": 0, "POSITIVE": 1}
