@@ -41,13 +41,13 @@ class TokenizerView:
         return [int(t) for t in self.bridge.to_tokens(text, prepend_bos=False)[0].tolist()]
 
     @property
-    def default_read(self) -> str:
+    def default_read(self) -> str | None:
         """The role where the metric is read unless ``task.read_at`` says otherwise: the
-        mask token for a masked LM, the pooling position for a classifier, else END."""
+        mask token for a masked LM, the pooling position for a classifier; None for other
+        models (the last token, END)."""
         from causal_mi.models.encoders import CLS, MASK
-        from causal_mi.tasks.base import END
 
-        return {"masked_lm": MASK, "classifier": CLS}.get(self.head, END)
+        return {"masked_lm": MASK, "classifier": CLS}.get(self.head)
 
     @property
     def mask_token(self) -> str | None:

@@ -104,7 +104,7 @@ def build_task(hyp: Hypothesis, hyp_path: Path, tok: TokenizerView) -> Task:
             tok,
             corrupt=corrupt,
             metric=hyp.metric,
-            read=spec.read_at or tok.default_read,
+            read=spec.read_at or tok.default_read or END,
         )
     if problems:
         raise InputError(problems)
