@@ -64,7 +64,7 @@ def prepare(
             precision=precision,
         )
         _MODEL_CACHE[key] = model
-    problems = check_dims(hyp, model.dims)
+    problems = check_dims(hyp, model.dims) + _encoder_edges(hyp, model)
     if problems:
         raise InputError(problems)
     from causal_mi.properties.load import check_positions, load_properties
@@ -74,6 +74,17 @@ def prepare(
     _check_positions(hyp, task)
     check_positions(hyp, variables, task)
     return Prepared(hyp, model, task, variables, properties)
+
+
+def _encoder_edges(hyp: ResolvedHypothesis, model: LoadedModel) -> list:
+    """Edges on an encoder, refused before anything runs (one sentence naming why)."""
+    from causal_mi.errors import Problem
+    from causal_mi.models.encoders import EDGES_REFUSED, is_encoder
+
+    if not hyp.edges or not is_encoder(model.bridge):
+        return []
+    mt = model.bridge.cfg.model_type
+    return [Problem(hyp.edges[0].location, EDGES_REFUSED.format(model_type=mt))]
 
 
 def _check_positions(hyp: ResolvedHypothesis, task: Task) -> None:

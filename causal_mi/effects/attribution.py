@@ -48,15 +48,14 @@ def attribute_heads(
     lengths = {e.length for e in task.examples}
     if len(lengths) != 1:
         raise ValueError(f"attribution needs prompts of one token length; got {sorted(lengths)}")
-    if task.not_plain():
-        raise ValueError(f"attribution needs plain examples: {task.not_plain()}")
+    reads = _read_positions(model, task)
     dev = model.device
     clean, corrupt = _tokens(task, "clean", dev), _tokens(task, "corrupt", dev)
     answer = torch.tensor([e.answer for e in task.examples], device=dev)
     wrong = torch.tensor([e.wrong for e in task.examples], device=dev)
     z_clean, z_corrupt = _z_cache(model, clean), _z_cache(model, corrupt)
     with torch.no_grad():
-        clean_logp = torch.log_softmax(model.bridge(clean)[:, -1].float(), -1)
+        clean_logp = torch.log_softmax(_at(model.bridge(clean), reads, "clean"), -1)
     n_l = model.dims.n_layers
     total = {la: torch.zeros_like(z_clean[la]) for la in range(n_l)}
     alphas = [1.0] if steps <= 1 else [(i + 0.5) / steps for i in range(steps)]
@@ -70,7 +69,7 @@ def attribute_heads(
         }
         hooks = [(f"blocks.{la}.attn.hook_z", lambda a, hook, z=points[la]: z) for la in range(n_l)]
         with torch.enable_grad(), model.bridge.hooks(fwd_hooks=hooks):
-            logits = model.bridge(corrupt)[:, -1].float()
+            logits = _at(model.bridge(corrupt), reads, "corrupt")
             m = metric_values(metric_name, logits, answer, wrong, clean_logp).mean()
             grads = torch.autograd.grad(m, [points[la] for la in range(n_l)])
         for la, g in enumerate(grads):
@@ -83,6 +82,34 @@ def attribute_heads(
         ]
     )
     return Attribution(grid, "attribution" if steps <= 1 else f"integrated gradients ({steps})")
+
+
+def _read_positions(model: LoadedModel, task: Task) -> dict[str, torch.Tensor] | None:
+    """Per example, the position whose logits the metric reads (None: the classifier's own
+    logits, read at its pooling position). Single-token answers only; the metric may be read
+    at a role (a masked LM's ``MASK``) as long as the prompts keep one length."""
+    why = task.not_plain()
+    plain_but_read = why is not None and all(
+        len(e.clean) == len(e.corrupt) and len(e.answer_set) == len(e.wrong_set) == 1
+        and len(e.answer_set[0]) == len(e.wrong_set[0]) == 1
+        for e in task.examples
+    )  # fmt: skip
+    if why is not None and not plain_but_read:
+        raise ValueError(f"attribution needs single-token answers: {why}")
+    if model.tokens.head == "classifier":
+        return None
+    return {
+        base: torch.tensor([e.roles_of(base)[e.read][-1] for e in task.examples])
+        for base in ("clean", "corrupt")
+    }
+
+
+def _at(logits: torch.Tensor, reads: dict[str, torch.Tensor] | None, base: str) -> torch.Tensor:
+    """[rows, vocab] logits at each row's read position in its ``base`` prompt (a
+    classifier's logits as they are)."""
+    if reads is None:
+        return logits.float()
+    return logits[torch.arange(logits.shape[0]), reads[base].to(logits.device)].float()
 
 
 def compare(estimate: np.ndarray, exact: np.ndarray, k: int = 3) -> dict[str, float]:

@@ -70,7 +70,13 @@ def edge_level(hyp: ResolvedHypothesis, model: LoadedModel) -> tuple[Q.EdgeList 
     if not hyp.edges:
         return None, None
     from causal_mi.engine.plan import NotAnEdgeSender, receiver_key, sender_index
+    from causal_mi.errors import InputError, Problem
+    from causal_mi.models.encoders import EDGES_REFUSED, is_encoder
     from causal_mi.models.weights import UnsupportedArchitecture, weights_for
+
+    if is_encoder(model.bridge):  # no node-level fallback: see EDGES_REFUSED
+        mt = model.bridge.cfg.model_type
+        raise InputError(Problem(hyp.edges[0].location, EDGES_REFUSED.format(model_type=mt)))
 
     try:
         for e in hyp.edges:

@@ -11,7 +11,7 @@ patches, optionally recording activations for a later condition (mediation).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from causal_mi.models.adapter import HookPoint, hook_point
 from causal_mi.spec.resolve import ModelDims
@@ -156,3 +156,15 @@ def receiver_key(site: Site) -> Receiver:
     if site.kind is Kind.LOGITS:
         return ("logits",)
     raise NotAnEdgeSender(f"{site} is not a component input")
+
+
+def post_ln(c: Condition) -> Condition:
+    """``c`` for a post-LN encoder: a ``resid_mid`` patch (planned as a write through the
+    attention output, ``attn_out := value - resid_pre``, which is exact only where the block
+    adds ``attn_out`` to ``resid_pre`` unnormalized) writes the normalized stream itself."""
+    if not any(p.minus for p in c.patches):
+        return c
+    patches = tuple(
+        replace(p, hook=p.read_hook, read="", minus="") if p.minus else p for p in c.patches
+    )
+    return replace(c, patches=patches)

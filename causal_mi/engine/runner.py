@@ -32,7 +32,7 @@ from causal_mi.engine.cache import (
 )
 from causal_mi.engine.influence import saved_influence, uses_mean
 from causal_mi.engine.noise import _add, embedding_noise, rows_noise
-from causal_mi.engine.plan import Condition, Patch
+from causal_mi.engine.plan import Condition, Patch, post_ln
 from causal_mi.errors import InputError
 from causal_mi.models.adapter import (
     GQA_UNSUPPORTED,
@@ -44,6 +44,7 @@ from causal_mi.models.adapter import (
     missing_activation,
     ungrouped,
 )
+from causal_mi.models.encoders import is_encoder
 from causal_mi.models.loading import LoadedModel
 from causal_mi.spec.sites import Kind, Role, Site
 from causal_mi.tasks.base import Task
@@ -141,7 +142,10 @@ class Engine:
         self.device = model.device
         self.max_rows = max(1, int(max_rows))
         self.progress = progress
-        self.kv = kv_groups(self.bridge)  # grouped-query attention (None: one kv per head)
+        self.encoder = is_encoder(self.bridge)
+        self.classifier = self.encoder and self.bridge.head == "classifier"
+        # grouped-query attention (None: one kv per head; encoders have none)
+        self.kv = None if self.encoder else kv_groups(self.bridge)
         self._names: dict[str, str] = {}
 
     def _hook(self, name: str) -> str:
@@ -169,6 +173,8 @@ class Engine:
         ``influence`` adds each value's correction for the sampling of a ``mean`` source
         (:mod:`causal_mi.engine.influence`; NaN for path-patching conditions)."""
 
+        if self.encoder:
+            conditions = [post_ln(c) for c in conditions]
         unique: dict[str, int] = {}
         merged: list[Condition] = []
         where: list[int] = []
@@ -340,6 +346,9 @@ class Engine:
         24 tokens)."""
         if noise is not None:
             hooks = [(EMBED_HOOK, _add(noise)), *hooks]
+        if self.classifier:  # [rows, labels], read by the model at its pooling position
+            with self.bridge.hooks(fwd_hooks=hooks):
+                return self.bridge(tokens).float()
         cut = _last_position if read is None else _positions(read)
         with self.bridge.hooks(fwd_hooks=[*hooks, ("unembed.hook_in", cut)]):
             logits = self.bridge(tokens)
@@ -351,10 +360,14 @@ class Engine:
         (transformer_lens warns); that would measure nothing, so it is an error instead."""
         import warnings
 
+        from causal_mi.models.encoders import EncoderPatchError
+
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message=_PATTERN_DISCARDED, category=UserWarning)
             try:
                 return self._forward(tokens, hooks, noise, read)
+            except EncoderPatchError as exc:
+                raise InputError(str(exc), file=self.model.source) from None
             except UserWarning as exc:
                 raise InputError(
                     f"{_PATTERN_UNSUPPORTED} (transformer_lens: {exc})", file=self.model.source

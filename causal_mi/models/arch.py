@@ -30,9 +30,11 @@ _MISSING = {
     "mamba": "state-space layers",
     "mamba2": "state-space layers",
     "falcon_mamba": "state-space layers",
-    "bert": "bidirectional (encoder) attention",
-    "roberta": "bidirectional (encoder) attention",
-    "distilbert": "bidirectional (encoder) attention",
+    # encoders run node-level patching on the HF model's own forward pass
+    # (causal_mi.models.encoders); edges on them are refused before anything runs
+    "bert": "post-LayerNorm encoder blocks",
+    "roberta": "post-LayerNorm encoder blocks",
+    "distilbert": "post-LayerNorm encoder blocks",
 }
 
 UNSUPPORTED_PREFIX = "the engine's own forward pass (path patching, incremental sweeps) "

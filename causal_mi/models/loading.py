@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from causal_mi.errors import Location, ModelLoadError, Problem, did_you_mean
+from causal_mi.models.encoders import EncoderLoadError, encoder_type, load_encoder
 from causal_mi.models.native_format import is_native_dir, load_native
 from causal_mi.models.tokens import TokenizerView
 from causal_mi.spec.resolve import ModelDims
@@ -68,7 +69,19 @@ def _load_dir(directory: Path, device: str, dtype: str = "float32") -> Any:
             f"{cfg} has neither 'model_type' (an HF model) nor 'causal_mi_format' "
             "(a causal-mi TL-native model)"
         )
+    if encoder_type(data):
+        return load_encoder(str(directory), device, dtype)
     return _boot_transformers(str(directory), device, dtype)
+
+
+def _load_hub(name: str, device: str, dtype: str) -> Any:
+    """A hub id: an encoder through :func:`load_encoder` (the bridge would drop a
+    classifier's head), any other model through the bridge."""
+    from transformers import AutoConfig
+
+    if encoder_type(AutoConfig.from_pretrained(name).to_dict()):
+        return load_encoder(name, device, dtype)
+    return _boot_transformers(name, device, dtype)
 
 
 def _boot_transformers(name: str, device: str, dtype: str = "float32") -> Any:
@@ -151,9 +164,11 @@ def load_model(
         if directory is not None:
             bridge = _load_dir(directory, device, PRECISIONS[precision])
         else:
-            bridge = _boot_transformers(name, device, PRECISIONS[precision])
+            bridge = _load_hub(name, device, PRECISIONS[precision])
     except ModelLoadError:
         raise
+    except EncoderLoadError as exc:
+        raise fail(f"could not load model '{ref}': {exc}") from None
     except Exception as exc:  # third-party loaders raise anything; the user needs the reason
         offline = (
             " (no network: set HF_HUB_OFFLINE=1 and use a local directory)"

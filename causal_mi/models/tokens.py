@@ -1,4 +1,9 @@
-"""Tokenization as the model sees it: BOS handling, single-token answers, readable text."""
+"""Tokenization as the model sees it: BOS handling, single-token answers, readable text.
+
+Encoders (:mod:`causal_mi.models.encoders`) tokenize with their own special tokens
+(``[CLS] ... [SEP]``, ``<s> ... </s>``); their prompts define the roles ``CLS`` (position 0,
+the pooling position) and ``MASK`` (the mask token's position, where a masked LM is read),
+and a classifier's answers are its class labels (``config.id2label``), not tokens."""
 
 from __future__ import annotations
 
@@ -9,19 +14,58 @@ class TokenizerView:
     """The model's own tokenizer with its default BOS handling (SPEC 2)."""
 
     def __init__(self, bridge: Any):
+        from causal_mi.models.encoders import is_encoder
+
         self.bridge = bridge
         self.tokenizer = bridge.tokenizer
         if self.tokenizer is None:
             raise ValueError("the model has no tokenizer; causal-mi needs one to read prompts")
         self.vocab_size = int(bridge.cfg.d_vocab)
+        self.encoder = is_encoder(bridge)
+        # "masked_lm" | "classifier" for encoders, "lm" for every other model
+        self.head: str = bridge.head if self.encoder else "lm"
+        # class label -> logit index (classifiers only)
+        self.labels: dict[str, int] | None = bridge.labels if self.head == "classifier" else None
 
     def prompt(self, text: str) -> list[int]:
-        """Token ids of a prompt, with BOS as the model prepends it by default."""
+        """Token ids of a prompt, with BOS as the model prepends it by default (an encoder:
+        with its own special tokens, ``[CLS] ... [SEP]``)."""
+        if self.encoder:
+            return [int(t) for t in self.tokenizer(text, add_special_tokens=True)["input_ids"]]
         return [int(t) for t in self.bridge.to_tokens(text)[0].tolist()]
 
     def pieces(self, text: str) -> list[int]:
         """Token ids of a fragment, without BOS (answers, wrong answers)."""
+        if self.encoder:
+            return [int(t) for t in self.tokenizer(text, add_special_tokens=False)["input_ids"]]
         return [int(t) for t in self.bridge.to_tokens(text, prepend_bos=False)[0].tolist()]
+
+    @property
+    def default_read(self) -> str | None:
+        """The role where the metric is read unless ``task.read_at`` says otherwise: the
+        mask token for a masked LM, the pooling position for a classifier; None for other
+        models (the last token, END)."""
+        from causal_mi.models.encoders import CLS, MASK
+
+        return {"masked_lm": MASK, "classifier": CLS}.get(self.head)
+
+    @property
+    def mask_token(self) -> str | None:
+        return getattr(self.tokenizer, "mask_token", None) if self.encoder else None
+
+    def special_roles(self, ids: list[int]) -> dict[str, tuple[int, ...]]:
+        """Roles an encoder's prompt defines by itself: ``CLS`` (position 0) and ``MASK``
+        (every mask token; a role used as one position must be one token)."""
+        if not self.encoder:
+            return {}
+        from causal_mi.models.encoders import CLS, MASK
+
+        out: dict[str, tuple[int, ...]] = {CLS: (0,)}
+        mask_id = getattr(self.tokenizer, "mask_token_id", None)
+        masks = tuple(i for i, t in enumerate(ids) if mask_id is not None and t == mask_id)
+        if masks:
+            out[MASK] = masks
+        return out
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids)

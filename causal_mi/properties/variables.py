@@ -222,12 +222,14 @@ def raw_values(
 ) -> np.ndarray:
     """The continuous value of ``v`` per row before discretizing: ``recorded`` is the
     activation of ``v.hook`` for the rows, ``tokens`` [rows, pos] their input tokens,
-    ``roles`` each role's position per row (for role positions)."""
+    ``roles`` each role's position per row (for role positions). For ``output: correct`` the
+    engine records the logits at the metric's positions only ([rows, K, vocab]); a
+    classifier's ([rows, labels]) have no position axis."""
     R, P = tokens.shape
     if v.kind == "output":
         if v.target == "metric":
             return np.asarray(metric, dtype=float)
-        top = recorded[:, -1].argmax(-1)
+        top = (recorded if recorded.dim() == 2 else recorded[:, -1]).argmax(-1)
         return (top == answer).double().cpu().numpy()
 
     def at(p) -> torch.Tensor:  # [R] positions of an integer or a role

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from causal_mi.errors import Location, Problem
+from causal_mi.models.encoders import MASK
 from causal_mi.models.tokens import TokenizerView
-from causal_mi.tasks.base import END, Example, role_map
+from causal_mi.tasks.base import END, Example, RoleMap, role_map
 from causal_mi.tasks.templates import TemplateError, fill, locate
 
 KEYS = ("clean", "corrupt", "answer", "wrong")
@@ -187,6 +188,8 @@ def answer_tokens(
     """Token sequences of an answer (set), or None and the problem: list members must be
     single tokens; a multi-token string needs a log-probability metric."""
     members = value if isinstance(value, list) else [value]
+    if tok.labels is not None:
+        return label_ids(tok.labels, key, members)
     out = []
     for text in members:
         pieces = tuple(tok.pieces(text))
@@ -207,6 +210,31 @@ def answer_tokens(
             )
         out.append(pieces)
     return tuple(out), ""
+
+
+def label_ids(
+    labels: dict[str, int], key: str, members: list[str]
+) -> tuple[tuple[tuple[int, ...], ...] | None, str]:
+    """A classifier's answer (set) as logit indices: each member must name a class label
+    of ``config.id2label`` (exactly; labels are not tokens)."""
+    from causal_mi.errors import did_you_mean
+
+    out = []
+    for text in members:
+        if text not in labels:
+            return None, (
+                f"{key} {text!r} is not a class label of this classifier (its "
+                f"config.id2label); {did_you_mean(text, labels, limit=50)}"
+            )
+        out.append((labels[text],))
+    return tuple(out), ""
+
+
+def with_roles(roles: RoleMap, extra: dict[str, tuple[int, ...]]) -> RoleMap:
+    """``roles`` plus the roles a prompt defines by itself (an encoder's ``CLS`` and
+    ``MASK``); a role the row names keeps the row's positions."""
+    have = dict(roles)
+    return tuple(sorted({**extra, **have}.items()))
 
 
 def tokenize_pairs(
@@ -244,6 +272,30 @@ def tokenize_pairs(
             continue
         if not ok:
             continue
+        clean_roles = with_roles(roles, tok.special_roles(clean))
+        croles = with_roles(croles, tok.special_roles(other))
+        roles = clean_roles
+        if read == MASK and tok.head == "masked_lm":
+            bad = next(
+                (
+                    (name, ids)
+                    for name, ids, rm in (("clean", clean, roles), ("corrupt", other, croles))
+                    if len(dict(rm).get(MASK, ())) != 1
+                ),
+                None,
+            )
+            if bad is not None:
+                n = len(dict(roles if bad[0] == "clean" else croles).get(MASK, ()))
+                problems.append(
+                    Problem(
+                        where,
+                        f"this masked-LM reads its metric at the mask token {tok.mask_token}, "
+                        f"and the {bad[0]} prompt has {n} of them; put exactly one "
+                        f"{tok.mask_token} where the answer goes in both prompts (or set "
+                        "task.read_at to another role)",
+                    )
+                )
+                continue
         multi = any(len(s) > 1 for s in sets["answer"])
         if multi and read != END:
             problems.append(

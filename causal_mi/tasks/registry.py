@@ -75,6 +75,9 @@ def task_problems(hyp: Hypothesis, root: Any, hyp_path: Path) -> list[Problem]:
 def build_task(hyp: Hypothesis, hyp_path: Path, tok: TokenizerView) -> Task:
     """Tokenized task; raises :class:`InputError` (exit 2) listing every bad example."""
     spec = hyp.task
+    why = _encoder_task_problem(hyp, tok)
+    if why:
+        raise InputError(Problem(Location(str(hyp_path)), why))
     if spec.generator is not None:
         gen = GENERATORS[spec.generator]
         try:
@@ -101,11 +104,36 @@ def build_task(hyp: Hypothesis, hyp_path: Path, tok: TokenizerView) -> Task:
             tok,
             corrupt=corrupt,
             metric=hyp.metric,
-            read=spec.read_at or END,
+            read=spec.read_at or tok.default_read or END,
         )
     if problems:
         raise InputError(problems)
     return Task(path.name, _with_noise(examples, hyp, hyp_path))
+
+
+def _encoder_task_problem(hyp: Hypothesis, tok: TokenizerView) -> str:
+    """Why an encoder cannot run this task (empty when it can): generators write
+    next-token prompts for decoders; a classifier's logits come from its pooling position."""
+    if not tok.encoder:
+        return ""
+    if hyp.task.generator is not None:
+        what = (
+            f"prompts with one {tok.mask_token} where the answer goes"
+            if tok.head == "masked_lm"
+            else "class labels (config.id2label) as answer and wrong"
+        )
+        return (
+            f"task generator '{hyp.task.generator}' writes next-token prompts for decoder "
+            f"models; this model is an encoder ({tok.head.replace('_', ' ')}), so its task is a "
+            f"file (task: {{file: pairs.jsonl}}) with {what}"
+        )
+    if tok.head == "classifier" and hyp.task.read_at not in (None, tok.default_read):
+        return (
+            f"task.read_at: {hyp.task.read_at} cannot move a sequence classifier's metric: "
+            "its logits are computed from its pooling position (role CLS, position 0); "
+            "drop task.read_at"
+        )
+    return ""
 
 
 def split_part(records: list, split) -> list:

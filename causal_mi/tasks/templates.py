@@ -87,8 +87,10 @@ def locate(
             "instead"
         ) from None
     body = [int(i) for i in enc["input_ids"]]
-    shift = len(ids) - len(body)
-    if shift < 0 or ids[shift:] != body:
+    # special tokens the model adds around the text: BOS before it, an encoder's
+    # [CLS] before and [SEP] after it
+    shift = len(ids) - len(body) - len(_trailing(tok, ids))
+    if shift < 0 or ids[shift : shift + len(body)] != body:
         raise TemplateError(
             "the tokenizer's offset mapping does not match the model's tokenization of "
             f"{text!r}; give token positions with 'roles' instead"
@@ -108,3 +110,9 @@ def locate(
             )
         roles[name] = hit
     return ids, roles
+
+
+def _trailing(tok: TokenizerView, ids: list[int]) -> list[int]:
+    """The separator an encoder's tokenizer appends after the text (``[SEP]``, ``</s>``)."""
+    sep = getattr(tok.tokenizer, "sep_token_id", None) if tok.encoder else None
+    return ids[-1:] if sep is not None and ids and ids[-1] == sep else []

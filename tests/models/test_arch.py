@@ -31,7 +31,7 @@ def test_head_listing_without_groups_for_multi_head_attention():
     [
         ("MixtralConfig", "mixture-of-experts MLPs"),
         ("MambaConfig", "state-space layers"),
-        ("BertConfig", "bidirectional (encoder) attention"),
+        ("BertConfig", "post-LayerNorm encoder blocks"),
     ],
 )
 def test_unimplemented_features_are_named(config, feature):
