@@ -30,6 +30,7 @@ from causal_mi.engine.cache import (
     example_key,
     scope_key,
 )
+from causal_mi.engine.hookfns import _capture, _last_position, _mask, _per_query_head, _positions
 from causal_mi.engine.influence import saved_influence, uses_mean
 from causal_mi.engine.noise import _add, embedding_noise, rows_noise
 from causal_mi.engine.plan import Condition, Patch, post_ln
@@ -577,57 +578,3 @@ class _Baselines:
         else:
             m = saved[0]
         return m[0].numpy(), m[1].numpy()
-
-
-def _per_query_head(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A key/value activation [rows, pos, kv_head, d_head] expanded to the query heads of
-    ``like`` (unchanged where the head counts already agree)."""
-    if value.dim() == 4 and like.dim() == 4 and value.shape[2] != like.shape[2]:
-        return value.repeat_interleave(like.shape[2] // value.shape[2], dim=2)
-    return value
-
-
-def _last_position(act: torch.Tensor, hook) -> torch.Tensor:
-    return act[:, -1:, :]
-
-
-def _positions(read: torch.Tensor):
-    """A hook keeping, per row, the positions ``read`` [rows, K] of the unembedding's input."""
-
-    def fn(act: torch.Tensor, hook) -> torch.Tensor:
-        idx = read.to(act.device)[:, :, None].expand(-1, -1, act.shape[-1])
-        return act.gather(1, idx)
-
-    return fn
-
-
-def _capture(into: list[torch.Tensor]):
-    """A hook that appends a copy of the activation to ``into`` and changes nothing."""
-
-    def fn(act: torch.Tensor, hook) -> None:
-        into.append(act.detach().clone())
-
-    return fn
-
-
-def _mask(p: Patch, shape: torch.Size, length: int, device) -> torch.Tensor:
-    """Boolean mask broadcastable to ``shape`` ([rows, pos, ...], or [rows, head, query, key]
-    for attention patterns) selecting the patched cells."""
-    per_channel = len(shape) == 4 or any(c is not None for _, c in p.cells)
-    pattern = heads_first(p.hook)
-    n_ch = shape[1 if pattern else 2] if per_channel else 1
-    m = torch.zeros(length, n_ch, dtype=torch.bool, device=device)
-    for pos, ch in p.cells:
-        pi = slice(None) if pos is None else (pos if pos >= 0 else length + pos)
-        ci = slice(None) if ch is None else ch
-        m[pi, ci] = True
-    if p.complement:
-        m = ~m
-    # [pos, ch] -> [1, pos, ch, 1...] for 4-D (head) activations, [1, ch, pos, 1] for
-    # patterns (the mask selects query rows; every key of a row goes with it), [1, pos, ch]
-    # for neurons, [1, pos, 1] for plain vectors.
-    if pattern:
-        return m.T[None, :, :, None]
-    if len(shape) == 4:
-        return m[None, :, :, None]
-    return m[None]
