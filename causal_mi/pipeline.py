@@ -17,6 +17,7 @@ from causal_mi.effects.measure import measure
 from causal_mi.engine.runner import Progress
 from causal_mi.errors import InputError
 from causal_mi.models.loading import LoadedModel, load_model
+from causal_mi.models.pool import SHARED, ModelPool
 from causal_mi.properties.result import PropertyResult
 from causal_mi.report import html, junit, markdown, results_json
 from causal_mi.report.context import ReportContext, model_info, provenance
@@ -38,15 +39,18 @@ class Prepared:
     properties: list = field(default_factory=list)
 
 
-_MODEL_CACHE: dict[tuple[str, str, str, str], LoadedModel] = {}
-
-
 def prepare(
-    path: str | Path, *, device: str = "cpu", seed: int | None = None, precision: str = "fp32"
+    path: str | Path,
+    *,
+    device: str = "cpu",
+    seed: int | None = None,
+    precision: str = "fp32",
+    models: ModelPool | None = None,
 ) -> Prepared:
     """Load and validate one file against its model; raises :class:`InputError` (exit 2).
     ``seed`` replaces the file's task seed (stability checks across task samples);
-    ``precision`` the weights' precision (see :func:`causal_mi.models.loading.load_model`)."""
+    ``precision`` the weights' precision (see :func:`causal_mi.models.loading.load_model`);
+    ``models`` the pool of loaded models to reuse (default: the process's shared pool)."""
     hyp = load_hypothesis(path)
     if seed is not None:
         import dataclasses
@@ -54,16 +58,16 @@ def prepare(
         task_spec = hyp.spec.task.model_copy(update={"seed": seed})
         hyp = dataclasses.replace(hyp, spec=hyp.spec.model_copy(update={"task": task_spec}))
     key = (hyp.spec.model, str(hyp.base_dir), device, precision)
-    model = _MODEL_CACHE.get(key)
-    if model is None:
-        model = load_model(
+    model = (models or SHARED).get(
+        key,
+        lambda: load_model(
             hyp.spec.model,
             base_dir=hyp.base_dir,
             device=device,
             where=hyp.model_location,
             precision=precision,
-        )
-        _MODEL_CACHE[key] = model
+        ),
+    )
     problems = check_dims(hyp, model.dims) + _encoder_edges(hyp, model)
     if problems:
         raise InputError(problems)

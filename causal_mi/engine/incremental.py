@@ -358,11 +358,13 @@ def resume(m: Model, base: Record, stages: list[int], p0: int, build: Build) -> 
 
 
 def incremental_model(loaded) -> Model:
-    """The :class:`Model` of a loaded model, built once and kept on it."""
+    """The :class:`Model` of a loaded model, built once and kept in its ``derived`` cache."""
     from causal_mi.models.weights import weights_for
 
-    m = getattr(loaded, "_incremental", None)
+    cache = getattr(loaded, "derived", None)
+    m = None if cache is None else cache.incremental
     if m is None:
         m = Model(weights_for(loaded))
-        loaded._incremental = m
+        if cache is not None:
+            cache.incremental = m
     return m

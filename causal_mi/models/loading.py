@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,20 @@ from causal_mi.spec.resolve import ModelDims
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo" / "models"
 
 
-@dataclass
+class DerivedCache:
+    """What the engine derives from a model's weights once and reuses: the weight views its
+    own forward pass reads (``weights``) and the incremental engine's model
+    (``incremental``). Owned by one :class:`LoadedModel`, declared there, so nothing is
+    attached to the model at run time and a copy with other weights gets its own."""
+
+    def __init__(self) -> None:
+        self.weights: Any = None
+        self.incremental: Any = None
+
+
+@dataclass(frozen=True)
 class LoadedModel:
-    """A model ready for interventions, with what reports need to say about it."""
+    """A model ready for interventions, with what reports need to say about it (frozen)."""
 
     bridge: Any
     ref: str
@@ -34,6 +45,9 @@ class LoadedModel:
     weights_sha256: str
     device: str
     precision: str = "fp32"
+    derived: DerivedCache = field(
+        default_factory=DerivedCache, init=False, repr=False, compare=False
+    )
 
     @property
     def cfg(self) -> Any:

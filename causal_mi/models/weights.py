@@ -159,11 +159,13 @@ class Weights:
 
 
 def weights_for(model: Any) -> Weights:
-    """:func:`extract` for a loaded model, read once and kept on the model."""
-    w = getattr(model, "_weights", None)
+    """:func:`extract` for a loaded model, read once and kept in its ``derived`` cache."""
+    cache = getattr(model, "derived", None)
+    w = None if cache is None else cache.weights
     if w is None:
         w = extract(model.bridge)
-        model._weights = w
+        if cache is not None:
+            cache.weights = w
     return w
 
 
