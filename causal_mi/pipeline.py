@@ -82,13 +82,13 @@ def prepare(
 
 def _encoder_edges(hyp: ResolvedHypothesis, model: LoadedModel) -> list:
     """Edges on an encoder, refused before anything runs (one sentence naming why)."""
+    from causal_mi.engine.capabilities import capabilities
     from causal_mi.errors import Problem
-    from causal_mi.models.encoders import EDGES_REFUSED, is_encoder
 
-    if not hyp.edges or not is_encoder(model.bridge):
+    if not hyp.edges:
         return []
-    mt = model.bridge.cfg.model_type
-    return [Problem(hyp.edges[0].location, EDGES_REFUSED.format(model_type=mt))]
+    can = capabilities(model)
+    return [Problem(hyp.edges[0].location, can.path or "")] if can.encoder else []
 
 
 def _check_positions(hyp: ResolvedHypothesis, task: Task) -> None:

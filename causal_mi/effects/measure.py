@@ -69,22 +69,22 @@ def edge_level(hyp: ResolvedHypothesis, model: LoadedModel) -> tuple[Q.EdgeList 
     """The declared edges for path patching, or None and the reason node level is used."""
     if not hyp.edges:
         return None, None
+    from causal_mi.engine.capabilities import capabilities
     from causal_mi.engine.plan import NotAnEdgeSender, receiver_key, sender_index
     from causal_mi.errors import InputError, Problem
-    from causal_mi.models.encoders import EDGES_REFUSED, is_encoder
-    from causal_mi.models.weights import UnsupportedArchitecture, weights_for
 
-    if is_encoder(model.bridge):  # no node-level fallback: see EDGES_REFUSED
-        mt = model.bridge.cfg.model_type
-        raise InputError(Problem(hyp.edges[0].location, EDGES_REFUSED.format(model_type=mt)))
-
+    can = capabilities(model)
+    if can.encoder:  # no node-level fallback: path patching is undefined there
+        raise InputError(Problem(hyp.edges[0].location, can.path or ""))
+    why = can.path
     try:
         for e in hyp.edges:
             sender_index(e.sender, model.dims)
             receiver_key(e.receiver)
-        weights_for(model)
-    except (NotAnEdgeSender, UnsupportedArchitecture) as exc:
-        return None, f"faithfulness is measured at node level, not by path patching: {exc}"
+    except NotAnEdgeSender as exc:
+        why = str(exc)
+    if why:
+        return None, f"faithfulness is measured at node level, not by path patching: {why}"
     return tuple((e.sender, e.receiver) for e in hyp.edges), None
 
 

@@ -188,17 +188,17 @@ def act_patch(
 def _incremental_unavailable(model: LoadedModel, task: Task, family: str) -> str | None:
     """Why the incremental engine cannot run this sweep, or None."""
     from causal_mi.effects.joins import FAMILIES_FAST
-    from causal_mi.models.weights import UnsupportedArchitecture, weights_for
+    from causal_mi.engine.capabilities import capabilities
+    from causal_mi.models.weights import weights_for
 
     if family not in FAMILIES_FAST:
         return f"no incremental form of '{family}'"
     if task.not_plain():  # answer sets, a metric read at a role: hook passes read them
         return task.not_plain()
-    try:
-        w = weights_for(model)
-    except UnsupportedArchitecture as exc:
-        return str(exc)
-    if family == "resid_mid" and w.parallel:
+    why = capabilities(model).incremental
+    if why:
+        return why
+    if family == "resid_mid" and weights_for(model).parallel:
         return "a parallel block has no resid_mid (attention and MLP both read resid_pre)"
     return None
 

@@ -31,6 +31,7 @@ class DerivedCache:
     def __init__(self) -> None:
         self.weights: Any = None
         self.incremental: Any = None
+        self.capabilities: Any = None  # engine.capabilities.Capabilities
 
 
 @dataclass(frozen=True)
