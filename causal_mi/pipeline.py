@@ -171,7 +171,7 @@ def evaluate(
     else:
         xcheck = CrossCheck.skipped("disabled (--no-dowhy)")
     if views:
-        from causal_mi.report.views import compute
+        from causal_mi.analysis.views import compute
 
         drawn = compute(hyp, prep.model, prep.task, max_rows=max_rows)
     return ReportContext(

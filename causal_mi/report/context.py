@@ -40,7 +40,7 @@ class ReportContext:
     provenance: dict[str, Any]
     properties: list[PropertyResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    views: Any = None  # report.views.Views, for the HTML report
+    views: Any = None  # analysis.views.Views (measured before rendering), for the HTML report
     ablations: dict[str, Any] = field(default_factory=dict)  # claim -> ablation -> decision
     # DoWhy's re-estimate of the indirect / direct / total claims; None: not requested
     dowhy: CrossCheck | None = None

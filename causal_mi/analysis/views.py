@@ -1,4 +1,5 @@
-"""Extra measurements the HTML report draws: the effect of every head, the layer x position
+"""Extra measurements the HTML report draws (measured here, before rendering; the report
+only renders them): the effect of every head, the layer x position
 restore map, and the attention of every head on an example prompt (the head view).
 
 The head map uses the claims' examples (all of them, up to ``HEAD_EXAMPLES``) so its cells
