@@ -41,7 +41,10 @@ INSTALL = "pip install -c constraints.txt -e '.[bench]'"
 NAMES = ("causal-mi", "transformer_lens", "nnsight-loop", "nnsight-batched", "pyvene")
 TL_FN = {"head_out": "get_act_patch_attn_head_out_all_pos", "resid_pre": "get_act_patch_resid_pre"}
 TL_HOOK = {"head_out": "blocks.{}.attn.hook_z", "resid_pre": "blocks.{}.hook_resid_pre"}
-PV_COMPONENT = {"head_out": ("head_attention_value_output", "h.pos"), "resid_pre": ("block_input", "pos")}
+PV_COMPONENT = {
+    "head_out": ("head_attention_value_output", "h.pos"),
+    "resid_pre": ("block_input", "pos"),
+}
 
 
 @dataclass(frozen=True)
@@ -182,9 +185,11 @@ def _nnsight_model(bench: Bench):
 
 
 def _d_head(bench: Bench) -> int:
-    return bench.hf.config.hidden_size // bench.n_heads if not hasattr(
-        bench.hf.config, "head_dim"
-    ) or bench.hf.config.head_dim is None else bench.hf.config.head_dim
+    return (
+        bench.hf.config.hidden_size // bench.n_heads
+        if not hasattr(bench.hf.config, "head_dim") or bench.hf.config.head_dim is None
+        else bench.hf.config.head_dim
+    )
 
 
 def _clean_sites(nm, bench: Bench, family: str, at) -> list[torch.Tensor]:
