@@ -327,6 +327,7 @@ def _measure(args, tmp: str) -> int:
             for n in order:
                 took, got[n] = timed(n, f)
                 times[n, f].append(took)
+                print(f"  {f} {n}: {took:.3f} s", flush=True)
             for n in names:
                 d = max_diff(got[n].grid, got["causal-mi"].grid)
                 diffs[n, f] = max(diffs[n, f], d)
