@@ -64,13 +64,21 @@ def _word_tokenizer(directory: Path, size: int) -> None:
     fast.save_pretrained(directory)
 
 
-def build_model(kind: str, directory: Path, heads: int = 12, kv_heads: int = 3) -> int:
+def build_model(
+    kind: str,
+    directory: Path,
+    heads: int = 12,
+    kv_heads: int = 3,
+    layers: int = 12,
+    width: int = 768,
+) -> int:
     """Save a randomly initialised HF model of shape ``kind`` and a word-level tokenizer to
     ``directory``; returns its parameter count.
 
     - ``llama-shape``: rotary, grouped-query attention 4:1, SwiGLU, RMSNorm; 12 layers,
       d_model 768, ``heads`` query / ``kv_heads`` key-value heads (12 / 3 by default; any
       pair with the same d_model has the same ~123M parameters), d_mlp 2048, 32,000 words;
+      ``layers`` and ``width`` (d_model; d_mlp 8/3 of it) make smaller ones of this shape;
     - ``gpt2-small``: GPT-2-small's shape (12 layers, d_model 768, 12 heads, 50,257 words);
     - ``tiny-llama``: the Llama features at 2 layers, d_model 32, 4 query / 1 key-value heads
       (for the test).
@@ -87,9 +95,9 @@ def build_model(kind: str, directory: Path, heads: int = 12, kv_heads: int = 3) 
         vocab = 32000 if big else 100
         cfg = LlamaConfig(
             vocab_size=vocab,
-            hidden_size=768 if big else 32,
-            intermediate_size=2048 if big else 64,
-            num_hidden_layers=12 if big else 2,
+            hidden_size=width if big else 32,
+            intermediate_size=width * 8 // 3 if big else 64,
+            num_hidden_layers=layers if big else 2,
             num_attention_heads=heads if big else 4,
             num_key_value_heads=kv_heads if big else 1,
             max_position_embeddings=128,
@@ -202,33 +210,40 @@ def _status_mib(field: str) -> float:
 
 
 def memory_probe(args) -> None:
-    """In a fresh process: peak memory growth (MiB) of one sweep of one contender."""
+    """In a fresh process: peak memory growth (MiB) of two sweeps of one contender, each
+    over the memory in use just before it. The first (cold) also pays what a first call
+    allocates once: weight pages of the memory-mapped checkpoint read for the first time,
+    structures kept for later calls; the second (warm) is a sweep's working memory. Printed
+    on two lines, cold then warm."""
     bench = setup(args.dir, args, with_hf=args.memory_probe.split("-")[0] in ("nnsight", "pyvene"))
     fn = C.make(args.memory_probe, bench)
-    if args.device.startswith("cuda"):
-        sync(args.device)
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
+    for _ in range(2):
+        if args.device.startswith("cuda"):
+            sync(args.device)
+            base = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+            fn(args.families)
+            sync(args.device)
+            print((torch.cuda.max_memory_allocated() - base) / 2**20, flush=True)
+            continue
+        base = _status_mib("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
         fn(args.families)
-        sync(args.device)
-        print((torch.cuda.max_memory_allocated() - base) / 2**20)
-        return
-    base = _status_mib("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
-    fn(args.families)
-    print(_status_mib("VmHWM") - base)
+        print(_status_mib("VmHWM") - base, flush=True)
 
 
-def _probe(args, name: str, family: str) -> float:
+def _probe(args, name: str, family: str) -> tuple[float, float]:
+    """(cold, warm) peak memory growth of ``name``'s sweep, in a fresh process."""
     cmd = [sys.executable, __file__, "--dir", args.dir, "--batch", str(args.batch)]
     cmd += ["--length", str(args.length), "--device", args.device, "--families", family]
     cmd += ["--max-memory", str(args.max_memory), "--memory-probe", name]
     cmd += ["--nnsight-invokes", str(args.nnsight_invokes)]
     cmd += ["--threads", str(torch.get_num_threads())]
     out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode:
-        return float("nan")
-    return float(out.stdout.strip().splitlines()[-1])
+    lines = out.stdout.strip().splitlines()
+    if out.returncode or len(lines) < 2:
+        return float("nan"), float("nan")
+    return float(lines[-2]), float(lines[-1])
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -236,6 +251,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--model", choices=MODELS, default="llama-shape")
     ap.add_argument("--heads", type=int, default=12, help="llama-shape: query heads")
     ap.add_argument("--kv-heads", type=int, default=3, help="llama-shape: key-value heads")
+    ap.add_argument("--layers", type=int, default=12, help="llama-shape: layers")
+    ap.add_argument("--width", type=int, default=768, help="llama-shape: d_model")
     ap.add_argument("--dir", help="an existing model directory (or zoo:NAME) instead of --model")
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--length", type=int, default=8, help="tokens per prompt (BOS included)")
@@ -280,7 +297,8 @@ def _measure(args, tmp: str) -> int:
         args.dir = "zoo:induction-2l"
     elif args.dir is None:
         args.dir = tmp
-        n_params = build_model(args.model, Path(tmp), args.heads, args.kv_heads)
+        shape = (args.heads, args.kv_heads, args.layers, args.width)
+        n_params = build_model(args.model, Path(tmp), *shape)
     bench = setup(args.dir, args)
     families = args.families.split(",")
     names, skipped = [], {}
@@ -343,7 +361,8 @@ def _measure(args, tmp: str) -> int:
         memory = {(n, f): _probe(args, n, f) for f in families for n in names}
     print(
         "| sweep | contender | patches | median s | min-max s | time / causal-mi | "
-        "max abs diff vs causal-mi | peak memory growth MiB | GFLOP | fraction of matmul peak |"
+        "max abs diff vs causal-mi | peak memory growth MiB, cold / warm | GFLOP | "
+        "fraction of matmul peak |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     ok, rows = True, []
@@ -355,11 +374,12 @@ def _measure(args, tmp: str) -> int:
             flops = warm[n, f][1].flops
             good = diffs[n, f] <= args.tol
             ok &= good
-            mem = memory.get((n, f), float("nan"))
+            mem = memory.get((n, f), (float("nan"), float("nan")))
+            mib = f"{mem[0]:.0f} / {mem[1]:.0f}"
             mark = "" if good else f" DIFFERS (> {args.tol:g})"
             print(
                 f"| {f} | {n} | {warm[n, f][1].grid.size} | {med:.3f} | {min(ts):.3f}-"
-                f"{max(ts):.3f} | {med / ours:.2f}x | {diffs[n, f]:.1e}{mark} | {mem:.0f} | "
+                f"{max(ts):.3f} | {med / ours:.2f}x | {diffs[n, f]:.1e}{mark} | {mib} | "
                 f"{flops / 1e9:.1f} | {flops / med / peak:.0%} |"
             )
             rows.append(
@@ -369,7 +389,8 @@ def _measure(args, tmp: str) -> int:
                     times=ts,
                     median=med,
                     max_diff=diffs[n, f],
-                    memory_mib=mem,
+                    memory_mib_cold=mem[0],
+                    memory_mib_warm=mem[1],
                     flops=flops,
                 )
             )
