@@ -211,12 +211,16 @@ def _status_mib(field: str) -> float:
 
 def memory_probe(args) -> None:
     """In a fresh process: peak memory growth (MiB) of two sweeps of one contender, each
-    over the memory in use just before it. The first (cold) also pays what a first call
-    allocates once: weight pages of the memory-mapped checkpoint read for the first time,
-    structures kept for later calls; the second (warm) is a sweep's working memory. Printed
-    on two lines, cold then warm."""
+    over the memory in use just before it. Every weight is read first (the checkpoint is
+    memory-mapped: its pages would otherwise count as the first sweep's memory). The first
+    sweep (cold) also pays what a first call allocates once (structures kept for later
+    calls, allocator pools); the second (warm) only what the process did not already hold.
+    Printed on two lines, cold then warm."""
     bench = setup(args.dir, args, with_hf=args.memory_probe.split("-")[0] in ("nnsight", "pyvene"))
     fn = C.make(args.memory_probe, bench)
+    for module in (bench.model.bridge, bench.hf):  # read every weight page of the checkpoint
+        for p in [] if module is None else module.parameters():
+            float(p.detach().sum())
     for _ in range(2):
         if args.device.startswith("cuda"):
             sync(args.device)
