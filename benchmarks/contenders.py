@@ -185,11 +185,9 @@ def _nnsight_model(bench: Bench):
 
 
 def _d_head(bench: Bench) -> int:
-    return (
-        bench.hf.config.hidden_size // bench.n_heads
-        if not hasattr(bench.hf.config, "head_dim") or bench.hf.config.head_dim is None
-        else bench.hf.config.head_dim
-    )
+    """Width of one head's slice of the output projection's input."""
+    head_dim = getattr(bench.hf.config, "head_dim", None)
+    return head_dim if head_dim else bench.hf.config.hidden_size // bench.n_heads
 
 
 def _clean_sites(nm, bench: Bench, family: str, at) -> list[torch.Tensor]:

@@ -10,19 +10,25 @@ on the same weights and the same clean/corrupt batch, in one process:
   the repeats are reported;
 - every contender's grid (every repeat's) is compared with causal-mi's (max abs difference;
   ``--tol``, default 1e-4); the script exits 1 if one differs;
-- peak memory growth of one sweep per contender and family is measured in a fresh
-  subprocess each (the process RSS high-water mark, ``VmHWM`` after resetting it through
-  ``/proc/self/clear_refs``, minus the RSS before the call; on CUDA the allocator's peak
-  minus its use before the call), so no contender reuses memory another freed;
+- peak memory growth of a cold and a warm sweep per contender and family is measured in a
+  fresh subprocess each (the process RSS high-water mark, ``VmHWM`` after resetting it
+  through ``/proc/self/clear_refs``, minus the RSS before the call, every weight read
+  first; on CUDA the allocator's peak minus its use before the call), so no contender
+  reuses memory another freed;
 - the matrix-product peak of the device is measured in the same process (best of 1 s of
-  1024^3 fp32 products, before the timings); each contender's fraction of it is the
+  fp32 products, before and after the timings; the higher is used); each contender's
+  fraction of it is the
   arithmetic it does (causal-mi: counted by its engine; the hook libraries: one full forward
   pass per patched run plus the clean run; pyvene: two per call, it re-runs the source)
   divided by its median time and by that peak;
 - on CUDA every timed region starts and ends with ``torch.cuda.synchronize()``.
 
-    PYTHONPATH=. python benchmarks/patching_sweep.py --model llama-shape --batch 2 --length 8
+    PYTHONPATH=. python benchmarks/patching_sweep.py --model llama-shape --heads 8 \
+        --kv-heads 2 --batch 1 --length 4 --threads 1 --repeats 5
     PYTHONPATH=. python benchmarks/patching_sweep.py --model gpt2-small --batch 2 --length 8
+    PYTHONPATH=. python benchmarks/patching_sweep.py --model zoo --repeats 15
+
+(commands and numbers: ``benchmarks/RESULTS.md``).
 
 nnsight and pyvene are optional: ``pip install -c constraints.txt -e '.[bench]'``; a missing
 one is skipped with the reason. ``--contenders`` picks a subset.
