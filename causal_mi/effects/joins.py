@@ -33,8 +33,11 @@ FAMILIES_FAST = (
     "neurons",
 )
 
-# cost model for merging buckets: fixed seconds per stage step, and arithmetic throughput
-_COST = {"cpu": (1.5e-4, 6e10), "cuda": (4e-4, 2e13)}
+# cost model for merging buckets: fixed seconds per stage step, arithmetic throughput
+# (FLOP/s), and the rate weights are read at (bytes/s): every step of a loop reads its
+# stage's weights once, however few rows it has, which dominates on large models with few
+# rows per product
+_COST = {"cpu": (1.5e-4, 6e10, 1e10), "cuda": (4e-4, 2e13, 3e12)}
 
 
 @dataclass(frozen=True)
@@ -194,10 +197,22 @@ def _bytes_per_run(m: inc.Model, B: int, t: int, P: int) -> int:
     return B * (t * per_pos * item + m.vocab * (item + 16))
 
 
+def _stage_bytes(m: inc.Model, s: int) -> int:
+    """Bytes of the weights stage ``s`` reads (attention, MLP or unembedding matrices)."""
+    d, hq, hkv = m.d_model, m.n_heads * m.d_head, m.n_kv_heads * m.d_head
+    item = m.dtype.itemsize if hasattr(m.dtype, "itemsize") else 4
+    if s == m.final:
+        return d * m.vocab * item
+    if s % 2 == 0:
+        return d * (2 * hq + 2 * hkv) * item
+    gated = m.d_mlp and m.layers[0].W_gate is not None
+    return (3 if gated else 2) * d * m.d_mlp * item
+
+
 def _buckets(m: inc.Model, runs: list[Run], B: int, P: int, device: str) -> list[list[int]]:
     """Indices of ``runs`` grouped into buckets sharing one start position; adjacent start
     positions merge where the cost model says one longer loop is cheaper."""
-    overhead, rate = _COST.get(device, _COST["cpu"])
+    overhead, rate, bandwidth = _COST.get(device, _COST["cpu"])
     starts = sorted({r.p0 for r in runs})
     if len(starts) == 1:
         return [list(range(len(runs)))]
@@ -211,14 +226,17 @@ def _buckets(m: inc.Model, runs: list[Run], B: int, P: int, device: str) -> list
     K = len(starts)
     # flops[a, s]: one prompt's run joining at stage s, recomputed from position starts[a]
     flops = np.array([[m.run_flops(s, p, P) for s in range(m.final + 1)] for p in starts])
+    # reads[s]: bytes of weights a loop starting at stage s reads (once per stage)
+    reads = np.cumsum([_stage_bytes(m, s) for s in range(m.final, -1, -1)])[::-1]
     best = np.full(K + 1, np.inf)
     best[0] = 0.0
     cut = [0] * (K + 1)
     for b in range(1, K + 1):
         n = counts[b] - counts[:b]  # [a, stage]: runs of starts[a..b-1]
         work = (n * flops[:b]).sum(1) * B / rate
-        steps = m.final - np.argmax(n > 0, axis=1) + 1
-        c = best[:b] + overhead * steps + work
+        first = np.argmax(n > 0, axis=1)
+        steps = m.final - first + 1
+        c = best[:b] + overhead * steps + reads[first] / bandwidth + work
         a = int(np.argmin(c))
         best[b], cut[b] = c[a], a
     out, b = [], len(starts)
