@@ -2,18 +2,57 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+
+
+def declared_bos(directory: Path) -> str | None:
+    """The BOS token a saved tokenizer declares (``tokenizer_config.json`` or
+    ``special_tokens_map.json``), None when it declares none (Qwen-style tokenizers, a
+    ``tokenizer.json`` saved alone).
+
+    transformer_lens' bridge gives a tokenizer without one its EOS as BOS, or invents an
+    ``<|endoftext|>`` that is no token of the vocabulary; causal-mi prepends nothing then.
+    """
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        try:
+            data = json.loads((directory / name).read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        bos = data.get("bos_token") if isinstance(data, dict) else None
+        if isinstance(bos, dict):
+            bos = bos.get("content")
+        if isinstance(bos, str) and bos:
+            return bos
+    return None
+
+
+def settle_bos(bridge: Any, bos: str | None) -> bool:
+    """Keep the bridge's default BOS handling when the tokenizer has a BOS token of its own
+    (one id of the vocabulary), else turn prepending off. Returns whether prompts may get
+    a BOS (see docs/decisions.md, "Checkpoints from other tools")."""
+    tok = bridge.tokenizer
+    ok = False
+    if bos is not None and tok is not None:
+        ids = tok(bos, add_special_tokens=False)["input_ids"]
+        unk = getattr(tok, "unk_token_id", None)
+        ok = len(ids) == 1 and ids[0] != unk and 0 <= ids[0] < int(bridge.cfg.d_vocab)
+    if not ok:
+        bridge.cfg.default_prepend_bos = False
+    return ok
 
 
 class TokenizerView:
     """The model's own tokenizer with its default BOS handling (SPEC 2)."""
 
-    def __init__(self, bridge: Any):
+    def __init__(self, bridge: Any, has_bos: bool = True):
         self.bridge = bridge
         self.tokenizer = bridge.tokenizer
         if self.tokenizer is None:
             raise ValueError("the model has no tokenizer; causal-mi needs one to read prompts")
         self.vocab_size = int(bridge.cfg.d_vocab)
+        self.has_bos = has_bos
 
     def prompt(self, text: str) -> list[int]:
         """Token ids of a prompt, with BOS as the model prepends it by default."""
@@ -36,7 +75,8 @@ class TokenizerView:
 
     @property
     def bos_id(self) -> int | None:
-        return getattr(self.tokenizer, "bos_token_id", None)
+        """The BOS token's id; None when the tokenizer has no BOS token of its own."""
+        return getattr(self.tokenizer, "bos_token_id", None) if self.has_bos else None
 
     def content_ids(self) -> list[int]:
         """Ids of ordinary tokens: every id the tokenizer knows, minus special tokens."""
