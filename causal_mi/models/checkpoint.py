@@ -79,23 +79,25 @@ def read_config(directory: Path) -> dict[str, Any]:
 
 def check_pickle(path: Path) -> None:
     """Refuse a pickled weight file that ``torch.load(weights_only=True)`` cannot read (it
-    holds objects beyond tensors, whose unpickling could run code)."""
-    import pickle
-
+    holds objects beyond tensors, whose unpickling could run code, or is no PyTorch file)."""
     import torch
 
     try:
-        torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        try:  # mapped, not read: checking a large file costs no memory
+            torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            torch.load(str(path), map_location="cpu", weights_only=True)  # a legacy file
+    except Exception as exc:  # torch raises several types here; each means "refused"
+        lines = str(exc).strip().splitlines()
+        first = (lines[0] if lines else type(exc).__name__)[:160]
         raise CheckpointError(
-            f"{path} holds more than tensors, so it cannot be read with weights_only=True "
-            f"(causal-mi never unpickles objects; {first[:160]}); save the state dict "
-            "alone, e.g. safetensors.torch.save_file(model.state_dict(), "
+            f"{path} holds more than tensors or is no PyTorch file, so it cannot be read with "
+            f"torch.load(weights_only=True) (causal-mi never unpickles objects; {first}); "
+            "save the state dict alone, e.g. safetensors.torch.save_file(model.state_dict(), "
             "'model.safetensors')"
         ) from None
-    except (RuntimeError, OSError, EOFError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not a readable PyTorch file: {exc}") from None
 
 
 def _shards(index: Path) -> list[str]:

@@ -251,36 +251,41 @@ metric: logit_diff
 ablation: resample
 bootstrap: 200
 nodes: {{copy: {head}}}
-{edges}claims:
+edges: [embed -> copy, copy -> logits]
+claims:
 {claims}"""
 
 
-def _verify(tmp_path: Path, name: str, head: str, claims: list[str], edges: str = "") -> int:
+def _verify(tmp_path: Path, name: str, head: str, claims: list[str]) -> tuple[int, dict]:
     from typer.testing import CliRunner
 
     from causal_mi.cli import app
 
-    text = HYP.format(head=head, edges=edges, claims="".join(f"  - {c}\n" for c in claims))
+    text = HYP.format(head=head, claims="".join(f"  - {c}\n" for c in claims))
     (tmp_path / f"{name}.yaml").write_text(text)
     out = tmp_path / f"out-{name}"
-    r = CliRunner().invoke(app, ["verify", str(tmp_path / f"{name}.yaml"), "--out", str(out)])
+    args = ["verify", str(tmp_path / f"{name}.yaml"), "--out", str(out), "--no-dowhy"]
+    r = CliRunner().invoke(app, [*args, "--no-ablation-check"])
     assert r.exit_code in (0, 1), r.output
-    return r.exit_code
+    data = json.loads((out / "results.json").read_text())
+    assert any(k.startswith("edge(") for k in data["quantities"])  # measured at edge level
+    return r.exit_code, {c["text"]: c["passed"] for c in data["claims"]}
 
 
+@pytest.mark.slow  # two full verifies (~25 s)
 def test_verify_on_a_hand_set_tl_model_gives_the_constructed_verdicts(tmp_path):
     copy_model(tmp_path / "model")
     (tmp_path / "pairs.jsonl").write_text(_rows())
     m = load_model(f"path:{tmp_path / 'model'}")
     assert m.tokens.prompt("a b") == [0, 1, 2]  # the declared BOS is prepended
+    # faithfulness at edge level (path patching on the engine's forward of the TL weights)
     true = ["faithfulness >= 0.95", "effect(copy) >= 0.95", "effect(L0H1) ~= 0 +- 0.02"]
-    assert _verify(tmp_path, "true", "L0H0", true) == 0
-    edges = "edges: [embed -> copy, copy -> logits]\n"  # edge level, by path patching
-    assert _verify(tmp_path, "edges", "L0H0", ["faithfulness >= 0.95"], edges) == 0
+    code, verdicts = _verify(tmp_path, "true", "L0H0", true)
+    assert code == 0 and all(verdicts.values()), verdicts
     # the distractor is not the circuit: each false claim fails
-    assert _verify(tmp_path, "false-head", "L0H1", ["faithfulness >= 0.5"]) == 1
-    assert _verify(tmp_path, "false-effect", "L0H0", ["effect(L0H1) >= 0.5"]) == 1
-    assert _verify(tmp_path, "false-edge", "L0H1", ["faithfulness >= 0.5"], edges) == 1
+    false = ["faithfulness >= 0.5", "effect(copy) >= 0.5"]
+    code, verdicts = _verify(tmp_path, "false", "L0H1", false)
+    assert code == 1 and not any(verdicts.values()), verdicts
 
 
 # refusals ---------------------------------------------------------------------------------------
