@@ -56,11 +56,20 @@ class TokenizerView:
 
     def prompt(self, text: str) -> list[int]:
         """Token ids of a prompt, with BOS as the model prepends it by default."""
-        return [int(t) for t in self.bridge.to_tokens(text)[0].tolist()]
+        return [int(t) for t in self._tokens(text, None)[0].tolist()]
 
     def pieces(self, text: str) -> list[int]:
         """Token ids of a fragment, without BOS (answers, wrong answers)."""
-        return [int(t) for t in self.bridge.to_tokens(text, prepend_bos=False)[0].tolist()]
+        return [int(t) for t in self._tokens(text, False)[0].tolist()]
+
+    def _tokens(self, text: str, prepend_bos: bool | None) -> Any:
+        """``bridge.to_tokens``; a tokenizer that cannot read ``text`` (a word-level
+        vocabulary without an unknown token meeting a word it lacks) is a ValueError that
+        names the text, which task loaders report at the row (exit 2)."""
+        try:
+            return self.bridge.to_tokens(text, prepend_bos=prepend_bos)
+        except Exception as exc:  # the tokenizers library raises a bare Exception
+            raise ValueError(f"the model's tokenizer cannot read {text!r}: {exc}") from None
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids)

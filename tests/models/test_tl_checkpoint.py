@@ -342,3 +342,23 @@ def test_a_tl_model_without_vocabulary_is_refused(tmp_path):
     cfg = tl_config()
     d = save_tl(tmp_path / "m", cfg, random_state(cfg), vocab=None)
     _fails(d, "has no tokenizer", "vocab.json (a list of token strings")
+
+
+def test_a_word_the_vocabulary_lacks_is_an_input_error_at_its_row(tmp_path):
+    """A word-level vocabulary without an unknown token cannot read other words: the row
+    is named (exit 2), not an internal error."""
+    from causal_mi import pipeline
+    from causal_mi.errors import InputError
+
+    copy_model(tmp_path / "model")
+    rows = '{"clean": "a b", "corrupt": "c b", "answer": " a", "wrong": " c"}\n'
+    rows += '{"clean": "a zz", "corrupt": "c zz", "answer": " a", "wrong": " c"}\n'
+    (tmp_path / "pairs.jsonl").write_text(rows)
+    hyp = tmp_path / "h.yaml"
+    hyp.write_text(HYP.format(head="L0H0", claims="  - effect(copy) >= 0.5\n"))
+    with pytest.raises(InputError) as exc:
+        pipeline.prepare(hyp)
+    assert f"{tmp_path / 'pairs.jsonl'}:2:1: the model's tokenizer cannot read 'a zz'" in str(
+        exc.value
+    )
+    assert ":1:1:" not in str(exc.value)  # the readable row is fine
