@@ -63,8 +63,8 @@ COPIED = (
 NORMS = ("LN", "LNPre", "RMS", "RMSPre", None)
 ACTS = ("relu", "gelu", "gelu_new", "silu", "swish", "solu", "solu_ln")
 
-# config values that HookedTransformer implemented and the native bridge does not (or not
-# the same way): field -> (is it set?, what to call it)
+# config flags HookedTransformer implemented and the native bridge does not (or not the same
+# way): field -> the feature's name in the refusal
 _UNSUPPORTED = {
     "parallel_attn_mlp": "parallel attention and MLP",
     "gated_mlp": "a gated MLP",
