@@ -117,7 +117,7 @@ def _rows(prep, max_rows: int, budget: int | None) -> int:
     from causal_mi.engine.budget import rows_for_model
 
     length = max(e.length for e in prep.task.examples)
-    return min(max_rows, rows_for_model(prep.model, length, budget))
+    return min(max_rows, rows_for_model(prep.model, length, budget, len(prep.task)))
 
 
 def _progress_bar():

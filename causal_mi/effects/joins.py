@@ -190,11 +190,22 @@ def _index(units: list[int]) -> slice | torch.Tensor:
 
 
 def _bytes_per_run(m: inc.Model, B: int, t: int, P: int) -> int:
-    """Rough peak bytes one run adds to a chunk (activations of ``t`` positions, logits)."""
-    d, hd = m.d_model, m.n_heads * m.d_head
+    """Peak bytes one run adds to a chunk (activations of ``t`` positions, logits), from
+    the architecture (:func:`causal_mi.engine.budget.run_bytes`)."""
+    from causal_mi.engine.budget import Shape, run_bytes
+
     item = m.dtype.itemsize if hasattr(m.dtype, "itemsize") else 4
-    per_pos = 6 * d + 4 * hd + 3 * max(m.d_mlp, d) + 3 * m.n_heads * P
-    return B * (t * per_pos * item + m.vocab * (item + 16))
+    shape = Shape(
+        d_model=m.d_model,
+        n_layers=m.n_layers,
+        n_heads=m.n_heads,
+        n_kv_heads=m.n_kv_heads,
+        d_head=m.d_head,
+        d_mlp=m.d_mlp,
+        gated=m.layers[0].W_gate is not None,
+        d_vocab=m.vocab,
+    )
+    return run_bytes(shape, B, t, P, item)
 
 
 def _stage_bytes(m: inc.Model, s: int) -> int:

@@ -1,13 +1,22 @@
-"""Memory budgets (``--max-memory``): parsing sizes and fitting the hook engine's rows to one.
+"""Memory budgets (``--max-memory``): parsing sizes and fitting the engines' work to one.
 
-The incremental engine sizes its chunks itself (:mod:`causal_mi.effects.joins`); the hook
-engine is bounded by rows per forward pass, so a byte budget becomes a row count here from a
-per-row estimate of what one bridge pass holds at once.
+The hook engine is bounded by rows per forward pass, so a byte budget becomes a row count
+here from a per-row estimate of what one pass holds at once, computed from the
+architecture (:class:`Shape`: widths, query and key/value heads, a gated MLP, the prompt
+length, the dtype) after what the engine caches for the whole task; the incremental
+engine sizes its chunks from the same per-position estimate
+(:mod:`causal_mi.effects.joins`). Weights are not part of the budget: the engines read
+them as views of the loaded model's parameters (no second copy).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from dataclasses import dataclass
+from typing import Any
+
+from causal_mi.models.arch import LLAMA_LIKE
 
 _UNITS = {
     "": 2**20,
@@ -40,22 +49,142 @@ def parse_size(text: str) -> int:
     return size
 
 
-def row_bytes(cfg, length: int, itemsize: int = 4) -> int:
-    """Rough peak bytes one row (one prompt) adds to a bridge forward pass: a few residual-
-    stream tensors, q/k/v/z, the MLP's hidden layer, attention scores, and the logits of the
-    last position."""
-    d, H = cfg.d_model, cfg.n_heads
-    d_mlp = 0 if cfg.attn_only else int(cfg.d_mlp or 4 * d)
-    per_pos = 8 * d + 4 * H * cfg.d_head + 3 * d_mlp + 3 * H * length
-    return itemsize * (length * per_pos + 3 * cfg.d_vocab)
+@dataclass(frozen=True)
+class Shape:
+    """What activation memory depends on, read from a config (no weights needed)."""
+
+    d_model: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    d_head: int
+    d_mlp: int  # 0: attention only
+    gated: bool  # act(x W_gate) * (x W_in): two hidden tensors and their product
+    d_vocab: int
+
+    @classmethod
+    def of(cls, cfg: Any) -> Shape:
+        """From a TransformerLens config (``d_model``, ``n_heads``, ``d_head``, ``d_mlp``,
+        ``n_key_value_heads``, ``gated_mlp``, ``attn_only`` ...) or any object with those
+        attributes."""
+        d, H = int(cfg.d_model), int(cfg.n_heads)
+        attn_only = bool(getattr(cfg, "attn_only", False))
+        return cls(
+            d_model=d,
+            n_layers=int(getattr(cfg, "n_layers", 1) or 1),
+            n_heads=H,
+            n_kv_heads=int(getattr(cfg, "n_key_value_heads", None) or H),
+            d_head=int(getattr(cfg, "d_head", None) or d // H),
+            d_mlp=0 if attn_only else int(getattr(cfg, "d_mlp", None) or 4 * d),
+            gated=bool(getattr(cfg, "gated_mlp", False)),
+            d_vocab=int(cfg.d_vocab),
+        )
+
+    @classmethod
+    def of_hf_config(cls, cfg: dict[str, Any]) -> Shape:
+        """From a Hugging Face ``config.json`` (Llama-style names, GPT-2-style fallbacks);
+        gated for the families whose MLP is (Llama, Mistral, Qwen, Gemma, OLMo 2, Phi-3)."""
+        d = int(cfg.get("hidden_size") or cfg["n_embd"])
+        H = int(cfg.get("num_attention_heads") or cfg["n_head"])
+        gated = str(cfg.get("model_type", "")) in (*LLAMA_LIKE, "phi3")
+        return cls(
+            d_model=d,
+            n_layers=int(cfg.get("num_hidden_layers") or cfg["n_layer"]),
+            n_heads=H,
+            n_kv_heads=int(cfg.get("num_key_value_heads") or H),
+            d_head=int(cfg.get("head_dim") or d // H),
+            d_mlp=int(cfg.get("intermediate_size") or cfg.get("n_inner") or 4 * d),
+            gated=gated,
+            d_vocab=int(cfg["vocab_size"]),
+        )
+
+    @property
+    def n_params(self) -> int:
+        """Parameters (embedding and an untied unembedding included; biases and norms,
+        a fraction of a percent, left out)."""
+        attn = self.d_model * self.d_head * (2 * self.n_heads + 2 * self.n_kv_heads)
+        mlp = (3 if self.gated else 2) * self.d_model * self.d_mlp
+        return self.n_layers * (attn + mlp) + 2 * self.d_vocab * self.d_model
 
 
-def rows_for(cfg, length: int, budget: int, itemsize: int = 4) -> int:
-    """Rows per pass that fit ``budget`` bytes (at least one)."""
-    return max(1, budget // row_bytes(cfg, length, itemsize))
+def position_floats(shape: Shape, length: int) -> int:
+    """Activation elements one position of one row holds at the peak of a forward pass.
+
+    Counted as live at once (an upper bound: the attention's tensors are freed before the
+    MLP runs, but a pass also keeps hook aliases and the allocator's slack): the residual
+    stream with its norm, sublayer output and hook copies (6 d_model); the attention's q,
+    k and v with their rotary copies, the key/value heads expanded per query head, and
+    z (4 H d_head + 4 H_kv d_head); the scores and their softmax against every key (2 H
+    length); the MLP's hidden layer with its activation's temporaries (5
+    d_mlp gated: gate, up, act(gate), product, one temporary; 8 d_mlp plain: tanh-GELU
+    builds several). Measured against the RSS high-water mark of real passes in
+    ``tests/engine/test_budget.py`` (an upper bound within a factor 2)."""
+    attn = 4 * shape.n_heads * shape.d_head + 4 * shape.n_kv_heads * shape.d_head
+    attn += 2 * shape.n_heads * length
+    mlp = (5 if shape.gated else 8) * shape.d_mlp
+    return 6 * shape.d_model + attn + mlp
 
 
-def rows_for_model(model, length: int, budget: int) -> int:
-    """:func:`rows_for` a loaded model at its weights' precision."""
+def row_bytes(cfg: Any, length: int, itemsize: int = 4) -> int:
+    """Peak bytes one row (one prompt of ``length`` tokens) adds to a forward pass: every
+    position's activations (:func:`position_floats`) and the last position's logits, in
+    the weights' dtype, then as float32 and the metric's float64."""
+    shape = cfg if isinstance(cfg, Shape) else Shape.of(cfg)
+    return itemsize * length * position_floats(shape, length) + shape.d_vocab * (itemsize + 12)
+
+
+def cache_bytes(cfg: Any, length: int, n_examples: int, itemsize: int = 4) -> int:
+    """What the hook engine keeps for a whole task while it runs (independent of rows per
+    pass): the clean and corrupt runs' activations at the sites patches read, at most
+    every head's output (z) and every MLP's output of every layer, which node-level
+    faithfulness ablates (a file naming neurons or residual streams adds those sites), and
+    the clean run's last-position log-probabilities."""
+    s = cfg if isinstance(cfg, Shape) else Shape.of(cfg)
+    per_layer = s.n_heads * s.d_head + (s.d_model if s.d_mlp else 0)
+    runs = 2 * n_examples * length * s.n_layers * per_layer * itemsize
+    return runs + n_examples * s.d_vocab * 4
+
+
+def run_bytes(cfg: Any, rows: int, positions: int, length: int, itemsize: int = 4) -> int:
+    """Peak bytes of one incremental-engine run over ``rows`` prompts recomputing
+    ``positions`` of ``length`` (its activations and last-position logits)."""
+    s = cfg if isinstance(cfg, Shape) else Shape.of(cfg)
+    per_pos = position_floats(s, length)
+    return rows * (positions * per_pos * itemsize + s.d_vocab * (itemsize + 16))
+
+
+def sweep_record_bytes(cfg: Any, length: int, n_examples: int, itemsize: int = 4) -> int:
+    """What a sweep keeps for its whole task: the base and source runs' residual stream at
+    every stage (after each layer's attention and MLP) and their head outputs (z), and the
+    base run's keys and values (read again by runs that start past position 0)."""
+    s = cfg if isinstance(cfg, Shape) else Shape.of(cfg)
+    both = 2 * s.d_model + s.n_heads * s.d_head
+    per_layer = 2 * both + 2 * s.n_kv_heads * s.d_head
+    return n_examples * length * (s.n_layers * per_layer + 2 * s.d_model) * itemsize
+
+
+def rows_for(cfg: Any, length: int, budget: int, itemsize: int = 4, reserved: int = 0) -> int:
+    """Rows per pass that fit ``budget`` bytes after ``reserved`` (at least one)."""
+    return max(1, (budget - reserved) // row_bytes(cfg, length, itemsize))
+
+
+def rows_for_model(model: Any, length: int, budget: int, n_examples: int = 0) -> int:
+    """:func:`rows_for` a loaded model at its weights' precision, its shape read from its
+    config (grouped key/value heads, the MLP's real width, gated or not), after the hook
+    engine's caches for ``n_examples``."""
     itemsize = next(model.bridge.parameters()).dtype.itemsize
-    return rows_for(model.bridge.cfg, length, budget, itemsize)
+    shape = shape_of(model)
+    reserved = cache_bytes(shape, length, n_examples, itemsize) if n_examples else 0
+    return rows_for(shape, length, budget, itemsize, reserved)
+
+
+def shape_of(model: Any) -> Shape:
+    """The :class:`Shape` of a loaded model: the bridge's config, with the MLP width and
+    gating of the Hugging Face config where there is one."""
+    shape = Shape.of(model.bridge.cfg)
+    hf = getattr(getattr(model.bridge, "original_model", None), "config", None)
+    if hf is None or shape.d_mlp == 0:
+        return shape
+    d_mlp = model.dims.d_mlp or shape.d_mlp
+    gated = shape.gated or str(getattr(hf, "model_type", "")) in (*LLAMA_LIKE, "phi3")
+    return dataclasses.replace(shape, d_mlp=int(d_mlp), gated=gated)

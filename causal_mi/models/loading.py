@@ -1,7 +1,12 @@
 """Resolve a model reference (``zoo:``, ``path:``, ``hf:``) to a TransformerBridge.
 
 All models go through transformer_lens' ``TransformerBridge`` so hook names are canonical.
-Weights load from safetensors only; nothing is unpickled.
+A local directory is one of three formats, told apart by its ``config.json``: a Hugging
+Face checkpoint (``model_type``; :mod:`causal_mi.models.checkpoint` checks its files
+first), causal-mi's TL-native format (``causal_mi_format``;
+:mod:`causal_mi.models.native_format`) or a model written by TransformerLens'
+``HookedTransformer`` (its config fields; :mod:`causal_mi.models.tl_checkpoint`). Weights
+load from safetensors or with ``torch.load(weights_only=True)``; nothing else is unpickled.
 """
 
 from __future__ import annotations
@@ -14,9 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from causal_mi.errors import Location, ModelLoadError, Problem, did_you_mean
+from causal_mi.models.checkpoint import (
+    PICKLE_SUFFIXES,
+    CheckpointError,
+    check_hf_dir,
+    read_config,
+)
 from causal_mi.models.encoders import EncoderLoadError, encoder_type, load_encoder
 from causal_mi.models.native_format import is_native_dir, load_native
-from causal_mi.models.tokens import TokenizerView
+from causal_mi.models.tl_checkpoint import is_tl_config, load_tl
+from causal_mi.models.tokens import TokenizerView, declared_bos, settle_bos
 from causal_mi.spec.resolve import ModelDims
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo" / "models"
@@ -63,30 +75,37 @@ def zoo_names() -> list[str]:
 
 
 def _sha256(directory: Path) -> str:
+    """The hash of a directory's weight files (safetensors, then pickled state dicts), so
+    two checkpoints never share a run-cache address."""
     h = hashlib.sha256()
-    for f in sorted(directory.glob("*.safetensors")):
+    files = sorted(directory.glob("*.safetensors"))
+    files += sorted(f for f in directory.iterdir() if f.suffix in PICKLE_SUFFIXES)
+    for f in files:
         with f.open("rb") as fh:
             for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
 
 
-def _load_dir(directory: Path, device: str, dtype: str = "float32") -> Any:
+def _load_dir(directory: Path, device: str, dtype: str = "float32") -> tuple[Any, str | None]:
+    """(the bridge, the tokenizer's own BOS token or None) for a local directory."""
     if is_native_dir(directory):
-        return load_native(directory, device=device)
+        return load_native(directory, device=device), declared_bos(directory)
     cfg = directory / "config.json"
-    try:
-        data = json.loads(cfg.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{cfg} is not readable JSON: {exc}") from None
+    data = read_config(directory)
+    if is_tl_config(data):
+        bridge, _, bos = load_tl(directory, device, dtype)
+        return bridge, bos
     if "model_type" not in data:
-        raise ValueError(
-            f"{cfg} has neither 'model_type' (an HF model) nor 'causal_mi_format' "
-            "(a causal-mi TL-native model)"
+        raise CheckpointError(
+            f"{cfg} has neither 'model_type' (a Hugging Face model), 'causal_mi_format' (a "
+            "causal-mi TL-native model) nor the fields of a TransformerLens "
+            "HookedTransformerConfig (d_model, n_layers, d_head, ...)"
         )
+    check_hf_dir(directory, data)
     if encoder_type(data):
-        return load_encoder(str(directory), device, dtype)
-    return _boot_transformers(str(directory), device, dtype)
+        return load_encoder(str(directory), device, dtype), None
+    return _boot_transformers(str(directory), device, dtype), declared_bos(directory)
 
 
 def _load_hub(name: str, device: str, dtype: str) -> Any:
@@ -177,12 +196,13 @@ def load_model(
         raise fail(f"model '{ref}' must start with zoo:, hf: or path:")
     try:
         if directory is not None:
-            bridge = _load_dir(directory, device, PRECISIONS[precision])
+            bridge, bos = _load_dir(directory, device, PRECISIONS[precision])
         else:
             bridge = _load_hub(name, device, PRECISIONS[precision])
+            bos = getattr(bridge.tokenizer, "bos_token", None)
     except ModelLoadError:
         raise
-    except EncoderLoadError as exc:
+    except (EncoderLoadError, CheckpointError) as exc:
         raise fail(f"could not load model '{ref}': {exc}") from None
     except Exception as exc:  # third-party loaders raise anything; the user needs the reason
         offline = (
@@ -203,7 +223,7 @@ def load_model(
         d_mlp=_d_mlp(bridge),
         attn_only=bool(cfg.attn_only),
     )
-    tokens = TokenizerView(bridge)
+    tokens = TokenizerView(bridge, has_bos=settle_bos(bridge, bos))
     digest = _sha256(directory) if directory is not None else ""
     return LoadedModel(bridge, ref, str(directory or name), dims, tokens, digest, device, precision)
 

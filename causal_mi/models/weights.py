@@ -418,6 +418,11 @@ def _tl_act(name: str) -> Fn:
     return {"gelu": f.gelu, "relu": f.relu, "silu": f.silu}[name]
 
 
+def _cap(value: float | None) -> float | None:
+    """A TL soft-cap setting as the engine's (TL marks "off" with a value <= 0)."""
+    return float(value) if value is not None and value > 0 else None
+
+
 def _from_tl(bridge: Any) -> Weights:
     """GPT-style serial blocks with LayerNorm, RMSNorm or no norm, learned absolute
     positions, attention-only or a (non-gated) MLP with gelu / gelu_new / relu / silu."""
@@ -433,6 +438,8 @@ def _from_tl(bridge: Any) -> Weights:
         problems.append("grouped-query attention")
     if getattr(cfg, "scale_attn_by_inverse_layer_idx", False):
         problems.append("attention scaled by inverse layer index")
+    if (getattr(cfg, "attention_dir", "causal") or "causal") != "causal":
+        problems.append("bidirectional attention")
     act = (cfg.act_fn or "gelu").lower()
     if not cfg.attn_only and act not in _ACTS:
         problems.append(f"activation '{act}'")
@@ -475,6 +482,7 @@ def _from_tl(bridge: Any) -> Weights:
                 W_out=None if mlp is None else mlp.W_out.detach(),
                 b_out=None if mlp is None else mlp.b_out.detach(),
                 scale=1.0 / float(scale),
+                softcap=_cap(getattr(cfg, "attn_scores_soft_cap", None)),
             )
         )
     return Weights(
@@ -486,7 +494,7 @@ def _from_tl(bridge: Any) -> Weights:
         ln_final=norm_fn("ln_final"),
         W_U=bridge.W_U.detach(),
         b_U=bridge.b_U.detach(),
-        final_softcap=None,
+        final_softcap=_cap(getattr(cfg, "output_logits_soft_cap", None)),
         act=_tl_act(act) if not cfg.attn_only else _tl_act("relu"),
         n_heads=cfg.n_heads,
         n_kv_heads=cfg.n_heads,

@@ -70,6 +70,8 @@ def _config(family: str, vocab: int):
         return tf.Olmo2Config(**common, num_key_value_heads=2)
     if family == "phi3":
         return tf.Phi3Config(**common, num_key_value_heads=4, partial_rotary_factor=0.5)
+    if family == "phi3_gqa":  # Phi-3 with grouped-query attention (fused qkv_proj)
+        return tf.Phi3Config(**common, num_key_value_heads=2, partial_rotary_factor=0.5)
     if family == "gpt_neox":
         return tf.GPTNeoXConfig(
             vocab_size=vocab,
@@ -125,6 +127,10 @@ def _config(family: str, vocab: int):
         )
     if family == "falcon_mq":  # the first layout: multi-query, one shared norm
         return tf.FalconConfig(**falcon, multi_query=True, parallel_attn=True)
+    if family == "falcon_groups":  # new decoder architecture, 2 kv groups: refused at load
+        return tf.FalconConfig(
+            **falcon, new_decoder_architecture=True, num_kv_heads=2, num_ln_in_parallel_attn=2
+        )
     raise ValueError(family)
 
 
@@ -138,6 +144,7 @@ FAMILIES = (
     "gemma3_text",
     "olmo2",
     "phi3",
+    "phi3_gqa",
     "gpt_neox",
     "gptj",
     "gpt_neo",

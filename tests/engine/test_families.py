@@ -33,6 +33,7 @@ from causal_mi.tasks.generators import GENERATORS, resolved_params
 from tests.engine.families import FAMILIES, build
 
 GQA = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2")
+GQA += ("phi3_gqa",)
 _CACHE: dict[str, tuple] = {}
 
 
@@ -135,6 +136,7 @@ KNOCKOUTS = [
     ("falcon", "two parallel norms", lambda w: _knock_layers(ln2=w.layers[0].ln1)(w)),
     ("falcon_mq", "parallel attention + MLP", _knock(parallel=False)),
     ("phi3", "gated MLP", _knock_layers(W_gate=None)),
+    ("phi3_gqa", "partial rotary", _knock_layers(rotary=None)),
     ("gpt_neox", "parallel attention + MLP", _knock(parallel=False)),
 ]
 
@@ -310,11 +312,17 @@ def _hand_key_patch(hf, task: Task, layer: int, heads: list[int]) -> np.ndarray:
     attn = hf.model.layers[layer].self_attn
     cfg = hf.config
     state: dict[str, torch.Tensor | None] = {"src": None}
+    if hasattr(attn, "qkv_proj"):  # Phi-3: one fused projection, rotary on part of a head
+        from transformers.models.phi3.modeling_phi3 import apply_rotary_pos_emb
 
     def fwd(hidden_states, position_embeddings=None, attention_mask=None, **kw):
         B, P, _ = hidden_states.shape
         dh = attn.head_dim
-        q, k, v = attn.q_proj(hidden_states), attn.k_proj(hidden_states), attn.v_proj(hidden_states)
+        if hasattr(attn, "qkv_proj"):
+            nq, nkv = cfg.num_attention_heads * dh, cfg.num_key_value_heads * dh
+            q, k, v = attn.qkv_proj(hidden_states).split([nq, nkv, nkv], dim=-1)
+        else:
+            q, k, v = (getattr(attn, f"{c}_proj")(hidden_states) for c in "qkv")
         all_heads = hasattr(attn, "q_norm") and attn.q_norm.weight.shape[0] != dh
         if all_heads:  # OLMo 2: the norm spans every head of a position
             q, k = attn.q_norm(q), attn.k_norm(k)
@@ -460,3 +468,29 @@ def test_weights_are_views_of_the_models_parameters(family_model):
     for t in tensors:
         assert t.untyped_storage().data_ptr() in owned, (family, tuple(t.shape))
     assert w.W_E.clone().untyped_storage().data_ptr() not in owned
+
+
+# 7. Falcon's new decoder architecture with several key/value groups: refused at load --------
+def test_falcon_with_several_kv_groups_is_refused_in_one_sentence(tmp_path):
+    """transformer_lens' bridge splits Falcon's fused query_key_value as if there were one
+    key/value group, so it cannot load this model (the failing case below); causal-mi
+    refuses it before booting, exit 2, one sentence naming the config file."""
+    from typer.testing import CliRunner
+
+    from causal_mi.cli import app
+    from causal_mi.errors import ModelLoadError
+    from causal_mi.models.loading import _boot_transformers, load_model
+
+    d = build("falcon_groups", tmp_path / "falcon")
+    with pytest.raises(ModelLoadError) as exc:
+        load_model(f"path:{d}")
+    message = str(exc.value).split(f"'path:{d}': ", 1)[1]
+    assert message.startswith(f"{d / 'config.json'}: Falcon's new decoder architecture with 2")
+    assert message.count(". ") == 0  # one sentence
+    hyp = tmp_path / "h.yaml"
+    hyp.write_text(HYP.format(family="falcon", model=d))
+    r = CliRunner().invoke(app, ["verify", str(hyp), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "num_kv_heads > 1" in r.output, r.output
+    # the failing case: the bridge itself does not load it
+    with pytest.raises(RuntimeError, match="split_with_sizes"):
+        _boot_transformers(str(d), "cpu")
