@@ -177,18 +177,21 @@ def test_flop_count_by_hand(mlp_model):
 
 
 def test_unsupported_architecture(mlp_model, mlp_task, monkeypatch):
+    import dataclasses
+
     from causal_mi.models import weights
 
     def refuse(model):
         raise weights.UnsupportedArchitecture("path patching ... does not support: gated MLP")
 
     monkeypatch.setattr(weights, "weights_for", refuse)
+    model = dataclasses.replace(mlp_model)  # its own derived cache: capabilities decided anew
     with pytest.raises(ValueError, match="incremental engine cannot run this sweep: .*gated"):
-        act_patch(mlp_model, mlp_task, "resid_pre", method="incremental")
-    auto = act_patch(mlp_model, mlp_task, "resid_pre")  # falls back to the hook engine
+        act_patch(model, mlp_task, "resid_pre", method="incremental")
+    auto = act_patch(model, mlp_task, "resid_pre")  # falls back to the hook engine
     assert auto.flops == 0
     with pytest.raises(ValueError, match="valid: auto, incremental, hooks"):
-        act_patch(mlp_model, mlp_task, "resid_pre", method="fast")
+        act_patch(model, mlp_task, "resid_pre", method="fast")
 
 
 @pytest.mark.parametrize("direction", ["restore", "ablate"])
