@@ -441,7 +441,7 @@ def init(
     model: str = typer.Option("zoo:induction-2l", help="zoo:<name> | hf:<id> | path:<dir>"),
 ) -> None:
     """Write a commented hypothesis file to start from."""
-    from causal_mi.spec.template import TEMPLATE
+    from causal_mi.spec.template import TEMPLATE, encoder_template
 
     if path.exists():
         _err(f"causal-mi: {path} exists; choose another name")
@@ -449,8 +449,9 @@ def init(
     from causal_mi.models.arch import head_groups_comment
     from causal_mi.models.loading import local_config
 
-    text = TEMPLATE.format(model=model)
-    heads = head_groups_comment(local_config(model) or {})  # the model's heads and kv groups
+    config = local_config(model) or {}
+    text = encoder_template(model, config) or TEMPLATE.format(model=model)
+    heads = head_groups_comment(config)  # the model's heads and kv groups
     path.write_text(text.replace("\nnodes:", "\n" + heads + "nodes:", 1) if heads else text)
     typer.echo(f"wrote {path}; edit it, then: causal-mi verify {path} --out reports/")
 

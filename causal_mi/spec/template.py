@@ -46,3 +46,55 @@ claims:                 # decided on the bootstrap bound; Holm-corrected across 
 # properties:           # and, or, not, ->, <->, comparisons, exactly_one(...), at_most_one(...)
 #   - ind_fires -> prev_fires
 """
+
+
+ENCODER_TEMPLATE = """\
+# A causal-mi hypothesis file (version 1) for an encoder ({model_type}). Verify it with:
+#   causal-mi verify {{this file}} --out reports/
+# Encoders run at node level (no edges: see docs/decisions.md, "Encoders and classifiers").
+version: 1
+name: my-circuit
+description: Which heads carry the behaviour read at {read}.
+model: {model}          # zoo:<name> | hf:<hub id or local dir> | path:<dir>
+task:
+  file: pairs.jsonl     # write it: one {{"clean","corrupt","answer","wrong"}} object per line
+  # {answers}
+  # n: 200              # all rows by default
+metric: logit_diff      # logit_diff | logprob | prob | kl
+ablation: resample      # resample | mean | zero
+confidence: 0.95
+nodes:   # names -> sites (L1H3, L1H3.k, L2.mlp, L0.mlp[12], L3.resid_pre; pos: CLS | MASK | END)
+  first: L0H0
+  last: {last}
+claims:                 # decided on the bootstrap bound; Holm-corrected across claims
+  - effect(last) >= 0.1
+  - effect(first) ~= 0 +- 0.5   # equivalence: the whole interval inside [-0.5, 0.5]
+"""
+
+ENCODER_ANSWERS = {
+    "masked_lm": "each prompt holds one {mask} token; the metric is read there (role MASK), "
+    "and answer / wrong are single tokens",
+    "classifier": "answer / wrong are class labels of the model ({labels}); the metric is "
+    "read from the classification logits",
+}
+
+
+def encoder_template(model: str, config: dict) -> str | None:
+    """The starting file for an encoder checkpoint's config, or None for any other model."""
+    from causal_mi.models.encoders import encoder_type
+
+    mt = encoder_type(config)
+    if mt is None:
+        return None
+    arch = " ".join(config.get("architectures") or [])
+    head = "classifier" if "SequenceClassification" in arch else "masked_lm"
+    labels = ", ".join(str(v) for v in (config.get("id2label") or {}).values()) or "id2label"
+    mask = "<mask>" if mt == "roberta" else "[MASK]"
+    layers = int(config.get("num_hidden_layers") or config.get("n_layers") or 1)
+    return ENCODER_TEMPLATE.format(
+        model=model,
+        model_type=mt,
+        read="the mask token" if head == "masked_lm" else "the classifier's logits",
+        answers=ENCODER_ANSWERS[head].format(mask=mask, labels=labels),
+        last=f"L{layers - 1}H0",
+    )

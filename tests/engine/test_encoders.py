@@ -526,3 +526,26 @@ def test_an_encoder_without_a_supported_head_is_refused(tmp_path):
     res = _verify(path, tmp_path / "o")
     assert res.exit_code == 2, res.output
     assert "BertModel: causal-mi reads encoders with a masked-LM head" in res.output
+
+
+@pytest.mark.parametrize("kind", ["bert-cls", "roberta-mlm"])
+def test_init_scaffolds_an_encoder_file_that_verifies(tmp_path, encoders, kind):
+    """`causal-mi init` on an encoder writes a file task at node level, reading where the
+    model's head reads; with a pairs file beside it, it verifies (exit 0 or 1, never 2/3)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from causal_mi.cli import app
+
+    out = tmp_path / "h.yaml"
+    r = CliRunner().invoke(app, ["init", str(out), "--model", f"path:{encoders[kind]}"])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    spec = yaml.safe_load(text)
+    assert spec["task"] == {"file": "pairs.jsonl"} and "edges" not in spec
+    assert ("class labels" in text) == kind.endswith("cls")
+    assert ("<mask>" in text) == kind.startswith("roberta")
+    rows = rows_for(kind, encoders[kind])
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+    r = _verify(out, tmp_path / "out")
+    assert r.exit_code in (0, 1), r.output
