@@ -26,7 +26,7 @@ FILES = [
     ROOT / "hypotheses" / "zoo" / "occupation-bias" / "true.yaml",
     ROOT / "hypotheses" / "zoo" / "ioi-names" / "true.yaml",
 ]
-TIMING = ("provenance",)
+TIMING = ("provenance", "seconds", "started")  # wall-clock fields, at any depth
 
 
 def _verify(path: Path, out: Path) -> float:
@@ -39,9 +39,17 @@ def _verify(path: Path, out: Path) -> float:
     return seconds
 
 
+def _strip(x):
+    """``x`` without its wall-clock fields (they differ between any two runs)."""
+    if isinstance(x, dict):
+        return {k: _strip(v) for k, v in x.items() if k not in TIMING}
+    if isinstance(x, list):
+        return [_strip(v) for v in x]
+    return x
+
+
 def _numbers(out: Path) -> dict:
-    data = json.loads((out / "results.json").read_text())
-    return {k: v for k, v in data.items() if k not in TIMING}
+    return _strip(json.loads((out / "results.json").read_text()))
 
 
 def main() -> None:
