@@ -220,7 +220,7 @@ def measure(
     if not gate.decidable:
         notes.append(f"not decidable: {gate.reason}")
     estimates = {}
-    adjusted = {k: v + influence.get(k, 0.0) for k, v in values.items()}
+    adjusted = {k: v + influence.get(k, 0.0) for k, v in values.items()} if mean else {}
     fixed: list[str] = []
     for label, q in sorted(quantities.items()):
         num = q.numerator(clean, corrupt, values)

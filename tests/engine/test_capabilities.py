@@ -28,10 +28,6 @@ def test_a_missing_feature_is_named_and_sends_edges_to_node_level(tmp_path, mlp_
     why = "the engine's own forward pass does not implement a planted feature"
     other.derived.capabilities = Capabilities("planted", why, why)
 
-    class Hyp:  # the two fields edge_level reads
-        edges = ()
-
-    assert edge_level(Hyp(), other) == (None, None)  # no edges: nothing to decide
     from causal_mi.spec.loader import load_hypothesis
 
     f = tmp_path / "h.yaml"
