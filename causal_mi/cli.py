@@ -6,8 +6,6 @@ could not be loaded (nothing measured), 3 internal error.
 
 from __future__ import annotations
 
-import sys
-import textwrap
 import traceback
 from pathlib import Path
 
@@ -21,8 +19,9 @@ from causal_mi.errors import (
     CausalMIError,
     OptionError,
 )
-from causal_mi.export_command import EXPORT_HELP, after_run, export_results, targets
+from causal_mi.export_command import EXPORT_HELP, export_results, targets
 from causal_mi.report.destination import check_writable
+from causal_mi.verify_command import progress_bar
 from causal_mi.zoo_command import zoo_app
 
 app = typer.Typer(
@@ -61,9 +60,12 @@ CACHE = typer.Option(
     None,
     "--cache",
     help="Directory of saved forward-pass results (default: <out>/.cache). A rerun, resumed "
-    "or unchanged, reads back every result it has and computes only the rest.",
+    "or changed, reads back every result it has and computes only the rest; a file whose "
+    "hypothesis, task file and model files are all unchanged is decided from its saved result.",
 )
-NO_CACHE = typer.Option(False, "--no-cache", help="Save and reuse no forward-pass results.")
+NO_CACHE = typer.Option(
+    False, "--no-cache", help="Save and reuse no forward-pass results and no decided results."
+)
 EXPORT = typer.Option(None, "--export", help=EXPORT_HELP)
 DOWHY = typer.Option(
     True,
@@ -110,32 +112,6 @@ def _precision(name: str) -> str:
     return name
 
 
-def _rows(prep, max_rows: int, budget: int | None) -> int:
-    """``max_rows``, lowered to fit ``budget`` bytes for the file's longest prompt."""
-    if budget is None:
-        return max_rows
-    from causal_mi.engine.budget import rows_for_model
-
-    length = max(e.length for e in prep.task.examples)
-    return min(max_rows, rows_for_model(prep.model, length, budget, len(prep.task)))
-
-
-def _progress_bar():
-    """A rich progress bar on a terminal, None otherwise."""
-    if not sys.stderr.isatty():
-        return None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} passes"),
-        TimeRemainingColumn(),
-        transient=True,
-    )
-    return bar
-
-
 def _run(
     files: list[Path],
     out: Path,
@@ -152,8 +128,6 @@ def _run(
     use_cache: bool = True,
     exports: list[str] | None = None,
 ) -> int:
-    from causal_mi import pipeline
-
     try:
         _format(fmt)
         dev = _device(device)
@@ -164,64 +138,24 @@ def _run(
         if cache is not None and use_cache:
             check_writable(cache, option="--cache")
         chosen = targets(exports)  # the export packages and directories, before the work
-        prepared, errors = [], []
-        for f in files:
-            try:
-                prepared.append(pipeline.prepare(f, device=dev, precision=precision))
-            except CausalMIError as exc:
-                errors.append(exc)
-        if errors:
-            for exc in errors:
-                _err(f"causal-mi: {exc}")
-            _err("nothing was measured: fix the errors above and run again")
-            return EXIT_BAD_INPUT
-        contexts = []
-        bar = _progress_bar()
-        for prep in prepared:
-            name = prep.hypothesis.spec.name
-            rows = _rows(prep, max_rows, budget)
-            target = out if len(prepared) == 1 else out / prep.hypothesis.path.stem
-            # saved forward passes: a rerun (resumed or unchanged) reads them back
-            partial = (cache or target / ".cache") if use_cache else None
-            if bar is not None:
-                with bar:
-                    tid = bar.add_task(f"measuring {name}", total=None)
-                    ctx = pipeline.evaluate(
-                        prep,
-                        views=True,
-                        max_rows=rows,
-                        progress=lambda d, t, tid=tid: bar.update(tid, completed=d, total=t),
-                        checkpoint_dir=partial,
-                        ablation_check=ablation_check,
-                        dowhy=dowhy,
-                    )
-            else:
-                _err(f"causal-mi: measuring {name} ({prep.hypothesis.path})")
-                ctx = pipeline.evaluate(
-                    prep,
-                    max_rows=rows,
-                    views=True,
-                    checkpoint_dir=partial,
-                    ablation_check=ablation_check,
-                    dowhy=dowhy,
-                )
-            pipeline.write_outputs(ctx, target, with_junit=verify and len(prepared) == 1)
-            contexts.append(ctx)
-            _summary(ctx, target)
-            sub = prep.hypothesis.path.stem if len(prepared) > 1 else None
-            after_run(target / "results.json", chosen, sub=sub, echo=typer.echo)
-            if fmt == "github":
-                from causal_mi.report.github import verify_annotations
+        from causal_mi.verify_command import run_files
 
-                for line in verify_annotations(ctx):
-                    typer.echo(line)
-        if verify and len(prepared) > 1:
-            from causal_mi.report import junit
-
-            junit.write(contexts, out / "junit.xml")
-        if verify and not all(pipeline.passed(c) for c in contexts):
-            return EXIT_FAILED
-        return EXIT_OK
+        return run_files(
+            files,
+            out,
+            dev=dev,
+            max_rows=max_rows,
+            budget=budget,
+            verify=verify,
+            ablation_check=ablation_check,
+            precision=precision,
+            dowhy=dowhy,
+            fmt=fmt,
+            cache=cache,
+            use_cache=use_cache,
+            chosen=chosen,
+            err=_err,
+        )
     except CausalMIError as exc:
         _err(f"causal-mi: {exc}")
         return exc.exit_code
@@ -240,41 +174,6 @@ def _run(
             "this is a bug in causal-mi; rerun with --debug for the traceback and report it"
         )
         return EXIT_INTERNAL
-
-
-def _summary(ctx, target: Path) -> None:
-    v = ctx.verdict
-    from causal_mi.report.statistics import claim_flags, estimate_cell, gap_line, status_word
-
-    typer.echo(f"  {gap_line(ctx.measurement, v)}")
-    for c in v.claims:
-        mark = {"holds": "holds", "fails": "FAILS"}.get(c.status, c.status.upper())
-        typer.echo(f"  {mark:5s}  {c.claim.claim.text:45s} {estimate_cell(c)}")
-        extra = c.why if c.why and c.decidable else claim_flags(c)
-        if extra:
-            typer.echo(f"         ({extra})")
-    for p in ctx.properties:
-        mark = {"holds": "holds", "fails": "FAILS", "vacuous": "VACUOUS"}.get(p.status, p.status)
-        typer.echo(f"  {mark:5s}  property {p.name}: {p.detail}")
-    if any("interventional runs" in p.detail for p in ctx.properties):
-        from causal_mi.report.wording import PROPERTY_RUNS_HELP
-
-        typer.echo(
-            textwrap.fill(PROPERTY_RUNS_HELP, 96, initial_indent="  (", subsequent_indent="   ")
-            + ")"
-        )
-    for note in ctx.measurement.notes:
-        typer.echo(f"  note: {note}")
-    from causal_mi.pipeline import passed
-
-    status = "PASS" if passed(ctx) else status_word(v) if not v.valid else "FAIL"
-    props = ""
-    if ctx.properties:
-        ok = sum(p.status == "holds" for p in ctx.properties)
-        props = f", {ok}/{len(ctx.properties)} properties hold"
-    from causal_mi.report.statistics import claims_count
-
-    typer.echo(f"{status}: {v.hypothesis.spec.name}: {claims_count(v)}{props}; report in {target}/")
 
 
 @app.command()
@@ -396,7 +295,7 @@ def sweep(
             _device(device),
             precision,
             _budget(max_memory),
-            _progress_bar(),
+            progress_bar(),
             typer.echo,
             _err,
         )
@@ -495,7 +394,7 @@ def discover(
             min_effect,
             out,
             _device(device),
-            _progress_bar(),
+            progress_bar(),
             typer.echo,
             _err,
         )

@@ -6,7 +6,6 @@ Outputs are written to a temporary directory and moved into place at the end.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -21,6 +20,7 @@ from causal_mi.models.pool import SHARED, ModelPool
 from causal_mi.properties.result import PropertyResult
 from causal_mi.report import html, junit, markdown, results_json
 from causal_mi.report.context import ReportContext, model_info, provenance
+from causal_mi.report.destination import place
 from causal_mi.spec.loader import load_hypothesis
 from causal_mi.spec.resolve import ResolvedHypothesis, check_dims
 from causal_mi.tasks.base import Task
@@ -189,18 +189,22 @@ def evaluate(
     )
 
 
-def write_outputs(ctx: ReportContext, out_dir: Path, *, with_junit: bool) -> None:
-    """Write report.md, results.json (and junit.xml) atomically into ``out_dir``."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".causal-mi-", dir=out_dir.parent))
+def render(ctx: ReportContext) -> dict[str, bytes]:
+    """report.md, report.html, results.json and junit.xml of ``ctx``, rendered in memory."""
+    tmp = Path(tempfile.mkdtemp(prefix=".causal-mi-render-"))
     try:
         markdown.write(ctx, tmp / "report.md")
         html.write(ctx, tmp / "report.html")
         results_json.write(ctx, tmp / "results.json")
-        if with_junit:
-            junit.write([ctx], tmp / "junit.xml")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for f in tmp.iterdir():
-            os.replace(f, out_dir / f.name)
+        junit.write([ctx], tmp / "junit.xml")
+        return {f.name: f.read_bytes() for f in sorted(tmp.iterdir())}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_outputs(ctx: ReportContext, out_dir: Path, *, with_junit: bool) -> None:
+    """Write report.md, results.json (and junit.xml) atomically into ``out_dir``."""
+    files = render(ctx)
+    if not with_junit:
+        files.pop("junit.xml")
+    place(files, out_dir)

@@ -4,8 +4,10 @@ A saved result is one *cell*: the metric value of one condition on one example (
 activations the condition records for that example). Its address is the content of what
 determines the number and nothing else:
 
-- the **scope** (one directory): the weights' hash, their dtype, the device kind, the
-  metric, the task's noise corruption and causal-mi's version;
+- the **scope** (one directory): the weights' hash and the hash of the config they are read
+  under, their dtype, the device kind, the metric, the task's noise corruption, and
+  causal-mi's code (a digest of its files, not only its version number) with the versions
+  of the libraries that compute (:func:`causal_mi.reuse.fingerprint`);
 - the **condition**: its base input, patches and edge plan, serialised canonically (its
   ``label`` and the keys it records under are not part of it, so equal conditions written
   under different labels share their cells; a recorded activation is a cell of its own,
@@ -79,15 +81,16 @@ def example_key(e: Any) -> str:
 
 
 def scope_key(model: Any, metric_key: str, noise: Any = None) -> str:
-    """The address of everything a run's numbers share: weights, dtype, device kind,
-    metric, noise corruption and package version."""
-    from causal_mi import __version__
+    """The address of everything a run's numbers share: weights and config, dtype, device
+    kind, metric, noise corruption, causal-mi's code and the libraries' versions."""
+    from causal_mi.reuse import fingerprint
 
     bridge = getattr(model, "bridge", None)
     dtype = str(getattr(getattr(bridge, "W_E", None), "dtype", getattr(model, "precision", "")))
     device = str(torch.device(getattr(model, "device", "cpu")).type)
     ident = getattr(model, "weights_sha256", "") or getattr(model, "source", "")
-    return _digest([ident, dtype, device, metric_key, noise, __version__])
+    config = getattr(model, "config_sha256", "")
+    return _digest([ident, config, dtype, device, metric_key, noise, fingerprint()])
 
 
 class RunCache:

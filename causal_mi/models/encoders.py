@@ -31,10 +31,10 @@ from typing import Any
 
 import torch
 
+from causal_mi.models.tokens import CLS, MASK  # noqa: F401  (the roles, defined there)
+
 ENCODER_TYPES = ("bert", "roberta", "distilbert")
 HEADS = {"ForMaskedLM": "masked_lm", "ForSequenceClassification": "classifier"}
-MASK = "MASK"  # role: the prompt's mask token, where a masked-LM's metric is read
-CLS = "CLS"  # role: position 0, the pooling position of a classifier
 
 PATTERN_READ_ONLY = (
     "this encoder's attention weights are returned after the attention used them, so "

@@ -58,6 +58,7 @@ class LoadedModel:
     weights_sha256: str
     device: str
     precision: str = "fp32"
+    config_sha256: str = ""  # the config the weights are read under (eps, rotary base, ...)
     derived: DerivedCache = field(
         default_factory=DerivedCache, init=False, repr=False, compare=False
     )
@@ -225,7 +226,12 @@ def load_model(
     )
     tokens = TokenizerView(bridge, has_bos=settle_bos(bridge, bos))
     digest = _sha256(directory) if directory is not None else ""
-    return LoadedModel(bridge, ref, str(directory or name), dims, tokens, digest, device, precision)
+    config = ""
+    if directory is not None:
+        config = hashlib.sha256((directory / "config.json").read_bytes()).hexdigest()
+    return LoadedModel(
+        bridge, ref, str(directory or name), dims, tokens, digest, device, precision, config
+    )
 
 
 def local_config(ref: str, base_dir: Path | None = None) -> dict | None:

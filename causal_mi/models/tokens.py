@@ -11,6 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+MASK = "MASK"  # role: the prompt's mask token, where a masked-LM's metric is read
+CLS = "CLS"  # role: position 0, the pooling position of a classifier
+
 
 def declared_bos(directory: Path) -> str | None:
     """The BOS token a saved tokenizer declares (``tokenizer_config.json`` or
@@ -93,8 +96,6 @@ class TokenizerView:
         """The role where the metric is read unless ``task.read_at`` says otherwise: the
         mask token for a masked LM, the pooling position for a classifier; None for other
         models (the last token, END)."""
-        from causal_mi.models.encoders import CLS, MASK
-
         return {"masked_lm": MASK, "classifier": CLS}.get(self.head)
 
     @property
@@ -106,8 +107,6 @@ class TokenizerView:
         (every mask token; a role used as one position must be one token)."""
         if not self.encoder:
             return {}
-        from causal_mi.models.encoders import CLS, MASK
-
         out: dict[str, tuple[int, ...]] = {CLS: (0,)}
         mask_id = getattr(self.tokenizer, "mask_token_id", None)
         masks = tuple(i for i, t in enumerate(ids) if mask_id is not None and t == mask_id)

@@ -1,9 +1,11 @@
 """Where outputs go: checked before anything is loaded or measured, so a bad ``--out``
-costs nothing and is named (exit 2), never found as an internal error after the work."""
+costs nothing and is named (exit 2), never found as an internal error after the work; and
+written all at once (:func:`place`), so a folder never holds half of a run's outputs."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -39,3 +41,18 @@ def check_writable(directory: Path, *, option: str = "--out") -> None:
             f"{option} {directory}: the output directory is not writable{where}: {reason}; "
             "choose a directory you can write to"
         )
+
+
+def place(files: dict[str, bytes], out_dir: Path) -> None:
+    """Write ``files`` (name -> bytes) into ``out_dir`` atomically: all written beside it
+    first, then each moved into place."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".causal-mi-", dir=out_dir.parent))
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for f in tmp.iterdir():
+            os.replace(f, out_dir / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

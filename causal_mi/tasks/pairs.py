@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from causal_mi.errors import Location, Problem
-from causal_mi.models.encoders import MASK
-from causal_mi.models.tokens import TokenizerView
+from causal_mi.models.tokens import MASK, TokenizerView
 from causal_mi.tasks.base import END, Example, RoleMap, role_map
 from causal_mi.tasks.templates import TemplateError, fill, locate
 

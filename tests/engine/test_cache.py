@@ -119,6 +119,9 @@ def test_changed_model_precision_metric_or_examples_do_not_reuse(mlp_model, mlp_
     other = dataclasses.replace(mlp_model, weights_sha256="f" * 64)
     Engine(other, max_rows=12, checkpoint_dir=tmp_path).run(task, conds, fn)
     assert scopes() == 4  # other weights never read these passes
+    same_weights = dataclasses.replace(mlp_model, config_sha256="e" * 64)
+    Engine(same_weights, max_rows=12, checkpoint_dir=tmp_path).run(task, conds, fn)
+    assert scopes() == 5  # the same weights under another config (eps, rotary base, ...)
     Counting.passes = 0
     shifted = _task(mlp_model, n=12, seed=1)  # other examples: nothing to read back
     Counting(mlp_model, max_rows=12, checkpoint_dir=tmp_path).run(shifted, conds, fn)
