@@ -33,6 +33,7 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,10 @@ def condition_key(c: Condition) -> str:
     return _digest(dataclasses.replace(c, label="", record=()))
 
 
+@lru_cache(maxsize=1 << 16)
 def example_key(e: Any) -> str:
-    """The content address of an example: every field but ``source``."""
+    """The content address of an example: every field but ``source`` (memoized: examples
+    are frozen, and every engine run of a verify asks for the same ones)."""
     fields = {f.name: getattr(e, f.name) for f in dataclasses.fields(e) if f.name != "source"}
     return _digest(fields)
 

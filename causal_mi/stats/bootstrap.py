@@ -17,6 +17,7 @@ each bound (how much it would move under a new bootstrap seed) is reported with 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -128,9 +129,26 @@ class Estimate:
 def resample_indices(n: int, n_boot: int, seed: int):
     """Yield blocks of bootstrap index rows ``[rows, n]`` (bounded memory): the same for
     every quantity of a file, so replicates are paired across quantities."""
+    if n * n_boot <= _KEEP_INDICES:  # drawn once for the file's quantities, kept read-only
+        yield from _kept_indices(n, n_boot, seed)
+        return
     rng = np.random.default_rng(seed)
     for lo in range(0, n_boot, 1000):
         yield rng.integers(0, n, size=(min(n_boot, lo + 1000) - lo, n))
+
+
+_KEEP_INDICES = 4_000_000  # index cells (32 MB) kept for reuse by the next quantity
+
+
+@lru_cache(maxsize=4)
+def _kept_indices(n: int, n_boot: int, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    blocks = []
+    for lo in range(0, n_boot, 1000):
+        block = rng.integers(0, n, size=(min(n_boot, lo + 1000) - lo, n))
+        block.setflags(write=False)
+        blocks.append(block)
+    return tuple(blocks)
 
 
 def _jackknife_accel(num: np.ndarray, den: np.ndarray) -> float:

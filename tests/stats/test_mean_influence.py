@@ -61,11 +61,8 @@ def _brute_force(model, task, hook: str, pos: int | None) -> tuple[np.ndarray, n
             last = bridge(clean)[:, -1]
         return (last.gather(1, ans) - last.gather(1, wrong))[:, 0].double()
 
-    reps = [
-        float(ablated(a[torch.as_tensor(idx)].mean(0))[idx].mean())
-        for block in resample_indices(len(task), B, seed=0)
-        for idx in block
-    ]
+    rows = [torch.tensor(i) for b in resample_indices(len(task), B, seed=0) for i in b]
+    reps = [float(ablated(a[i].mean(0))[i].mean()) for i in rows]
     return ablated(a.mean(0)).numpy(), np.array(reps)
 
 
