@@ -83,6 +83,7 @@ def test_an_unchanged_file_is_read_back_identically_without_loading(workdir, pre
     again = {f.name: f.read_bytes() for f in (workdir / "out").iterdir() if f.is_file()}
     assert again == outputs
     assert "unchanged since their last verify" in second.output
+
     def summary(output):  # from the gap line on (loading prints its own lines before)
         lines = output.splitlines()
         return lines[next(i for i, x in enumerate(lines) if x.startswith("  G = ")) :]
@@ -112,7 +113,9 @@ def _edit_tokenizer(d):
 
 
 @pytest.mark.parametrize(
-    "change", [_edit_hypothesis, _edit_task, _edit_config, _edit_tokenizer], ids=lambda f: f.__name__
+    "change",
+    [_edit_hypothesis, _edit_task, _edit_config, _edit_tokenizer],
+    ids=lambda f: f.__name__,
 )
 def test_a_changed_input_is_measured_again(workdir, prepared, change):
     _verify(workdir)
