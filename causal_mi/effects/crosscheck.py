@@ -45,7 +45,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -53,6 +53,7 @@ import numpy as np
 
 from causal_mi.effects.measure import Measurement, claim_label, mediators_of
 from causal_mi.effects.metrics import metric
+from causal_mi.engine.address import record_key
 from causal_mi.engine.plan import ABLATION_SOURCE, Condition, Patch, cells_of, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.models.adapter import hook_point
@@ -376,12 +377,13 @@ def collect(
     stage0 = {}
     for a, hs in hooks.items():
         key = _ablate_key(a)
-        record = tuple((f"{key}|{h}", h) for h in sorted(hs))
-        stage0[key] = Condition("clean", site_patches([a], src), record=record, label=key)
+        ablated = Condition("clean", site_patches([a], src), label=key)
+        record = tuple((record_key(ablated, h), h) for h in sorted(hs))
+        stage0[key] = replace(ablated, record=record)
     stage1 = {}
     for t in tgts:
         if t.mediators:
-            stage1[_mediator_key(t)] = _mediator_condition(t)
+            stage1[_mediator_key(t)] = _mediator_condition(t, src)
     engine = Engine(model, max_rows=max_rows, cache=cache)
     fn = metric(metric_name)
     r0 = engine.run(task, list(stage0.values()), fn)
@@ -403,13 +405,16 @@ def _mediator_key(t: Target) -> str:
     return "xcheck|mediators|" + _ablate_key(t.treatment) + "|" + "|".join(map(str, t.mediators))
 
 
-def _mediator_condition(t: Target) -> Condition:
+def _mediator_condition(t: Target, src: str) -> Condition:
     """Clean input; every mediator's cells set to its value recorded under the ablation."""
     cells: dict[str, set] = {}
     for m in t.mediators:
         cells.setdefault(hook_point(m).name, set()).update(cells_of(m))
-    key = _ablate_key(t.treatment)
-    patches = tuple(Patch(h, f"recorded:{key}|{h}", frozenset(c)) for h, c in sorted(cells.items()))
+    ablated = Condition("clean", site_patches([t.treatment], src))
+    patches = tuple(
+        Patch(h, f"recorded:{record_key(ablated, h)}", frozenset(c))
+        for h, c in sorted(cells.items())
+    )
     return Condition("clean", patches, label=_mediator_key(t))
 
 

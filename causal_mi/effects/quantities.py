@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from causal_mi.engine.address import record_key
 from causal_mi.engine.plan import (
     ABLATION_SOURCE,
     Condition,
@@ -74,7 +75,7 @@ class Quantity:
     def digest(self) -> str:
         """The content address of what this quantity measures: its conditions (by content:
         labels are not identity), its numerator and its stage; not its label."""
-        from causal_mi.engine.cache import _digest, condition_key
+        from causal_mi.engine.address import condition_key, digest
 
         names = {
             k: condition_key(c)
@@ -82,7 +83,7 @@ class Quantity:
         }
         num = [names.get(x, x) for x in (self.numerator.plus, self.numerator.minus)]
         pre = sorted(condition_key(c) for c in (self.prerequisites or {}).values())
-        return _digest([sorted(names[k] for k in self.conditions), num, self.stage, pre])
+        return digest([sorted(names[k] for k in self.conditions), num, self.stage, pre])
 
 
 def _key(*parts: object) -> str:
@@ -140,15 +141,12 @@ def indirect(a: Site, b: Site, ablation: str, label: str) -> Quantity:
     Stage 0 runs the clean input with a ablated and records b's hook; stage 1 runs the clean
     input with b's cells set to the recorded values (a itself clean).
     """
-    rec = _key("rec", format_site(a), a.pos, ablation, "->", format_site(b))
-    pre = Condition(
-        "clean",
-        site_patches([a], ABLATION_SOURCE[ablation]),
-        record=((rec, hook_point(b).name),),
-        label=rec,
-    )
     hook = hook_point(b).name
-    k = _key("nie", rec, b.pos)
+    ablated = Condition("clean", site_patches([a], ABLATION_SOURCE[ablation]))
+    rec = record_key(ablated, hook)  # a content name: equal recordings of any stage are one
+    name = _key("rec", format_site(a), a.pos, ablation, "->", format_site(b))
+    pre = replace(ablated, record=((rec, hook),), label=name)
+    k = _key("nie", name, b.pos)
     cond = Condition("clean", (Patch(hook, f"recorded:{rec}", cells_of(b)),), label=k)
     return Quantity(label, {k: cond}, Numerator(CLEAN, k), stage=1, prerequisites={rec: pre})
 

@@ -26,61 +26,20 @@ a cache at most compute the same cell twice.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import hashlib
 import json
 import os
 import uuid
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from causal_mi.engine.address import condition_key, digest, example_key  # noqa: F401
 from causal_mi.engine.plan import Condition
 
 _SUFFIX = ".safetensors"
-
-
-def canonical(obj: Any) -> Any:
-    """A JSON-able form of plan data that does not depend on set order or hash seeds."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return [type(obj).__name__] + [
-            [f.name, canonical(getattr(obj, f.name))] for f in dataclasses.fields(obj)
-        ]
-    if isinstance(obj, enum.Enum):
-        return obj.value
-    if isinstance(obj, (frozenset, set)):
-        return ["set", sorted((canonical(x) for x in obj), key=json.dumps)]
-    if isinstance(obj, (tuple, list)):
-        return [canonical(x) for x in obj]
-    if isinstance(obj, dict):
-        return ["dict", sorted(([str(k), canonical(v)] for k, v in obj.items()), key=json.dumps)]
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    return repr(obj)
-
-
-def _digest(obj: Any) -> str:
-    text = json.dumps(canonical(obj), separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def condition_key(c: Condition) -> str:
-    """The content address of a condition: its base, patches and edge plan. Its label is
-    not part of it, nor what it records (recording changes no value; recorded rows are
-    cells of their own, addressed by this key and the hook)."""
-    return _digest(dataclasses.replace(c, label="", record=()))
-
-
-@lru_cache(maxsize=1 << 16)
-def example_key(e: Any) -> str:
-    """The content address of an example: every field but ``source`` (memoized: examples
-    are frozen, and every engine run of a verify asks for the same ones)."""
-    fields = {f.name: getattr(e, f.name) for f in dataclasses.fields(e) if f.name != "source"}
-    return _digest(fields)
 
 
 def scope_key(model: Any, metric_key: str, noise: Any = None) -> str:
@@ -93,7 +52,7 @@ def scope_key(model: Any, metric_key: str, noise: Any = None) -> str:
     device = str(torch.device(getattr(model, "device", "cpu")).type)
     ident = getattr(model, "weights_sha256", "") or getattr(model, "source", "")
     config = getattr(model, "config_sha256", "")
-    return _digest([ident, config, dtype, device, metric_key, noise, fingerprint()])
+    return digest([ident, config, dtype, device, metric_key, noise, fingerprint()])
 
 
 class RunCache:

@@ -33,12 +33,13 @@ measured (a dense graph has many: ioi-names' true file has 73).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from causal_mi.effects.measure import mediators_of
 from causal_mi.effects.metrics import metric
+from causal_mi.engine.address import record_key
 from causal_mi.engine.plan import ABLATION_SOURCE, Condition, Patch, cells_of, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.models.adapter import hook_point
@@ -82,15 +83,21 @@ class PathEffect:
     estimate: Estimate
 
 
-def _record(sites: tuple[Site, ...], key: str) -> tuple[tuple[str, str], ...]:
-    return tuple((f"{key}|{h}", h) for h in sorted({hook_point(s).name for s in sites}))
+def _record(sites: tuple[Site, ...], producer: Condition) -> tuple[tuple[str, str], ...]:
+    """What ``producer`` records of ``sites``: each hook under its content name."""
+    hooks = sorted({hook_point(s).name for s in sites})
+    return tuple((record_key(producer, h), h) for h in hooks)
 
 
-def _from_record(sites: tuple[Site, ...], key: str) -> tuple[Patch, ...]:
+def _from_record(sites: tuple[Site, ...], producer: Condition) -> tuple[Patch, ...]:
+    """Patches setting ``sites`` to their values recorded under ``producer``."""
     cells: dict[str, set] = {}
     for s in sites:
         cells.setdefault(hook_point(s).name, set()).update(cells_of(s))
-    return tuple(Patch(h, f"recorded:{key}|{h}", frozenset(c)) for h, c in sorted(cells.items()))
+    return tuple(
+        Patch(h, f"recorded:{record_key(producer, h)}", frozenset(c))
+        for h, c in sorted(cells.items())
+    )
 
 
 def _targets(hyp: ResolvedHypothesis) -> list[tuple[Site, tuple[Site, ...]]]:
@@ -123,11 +130,12 @@ def decompose(
     for i, (a, meds) in enumerate(targets):
         k = f"dec{i}"
         ablate_a = site_patches([a], src)
-        stage0[f"{k}|Y11"] = Condition("clean", ablate_a, _record(meds, f"{k}|M1"), f"{k}|Y11")
+        y11 = Condition("clean", ablate_a, label=f"{k}|Y11")
+        stage0[f"{k}|Y11"] = replace(y11, record=_record(meds, y11))
         stage0[f"{k}|Y10"] = Condition("clean", ablate_a + site_patches(meds, "clean"))
         stage0[f"{k}|Y1*"] = Condition("clean", ablate_a + site_patches(meds, src))
         stage0[f"{k}|Y0*"] = Condition("clean", site_patches(meds, src))
-        stage1[f"{k}|Y01"] = Condition("clean", _from_record(meds, f"{k}|M1"))
+        stage1[f"{k}|Y01"] = Condition("clean", _from_record(meds, y11))
     values: dict[str, np.ndarray] = {}
     r0 = engine.run(task, list(stage0.values()), fn) if stage0 else None
     if r0 is not None:
@@ -225,6 +233,7 @@ def _paths(hyp, engine: Engine, task: Task, fn) -> tuple[tuple[PathEffect, ...],
     if not chains:
         return (), 0, found
     recorded: dict = {}
+    before: dict[int, Condition] = {}  # chain index -> its previous step's condition
     last: dict[int, tuple] = {}  # chain index -> (run result, row of its final condition)
     conditions = 0
     for j in range(max(len(c) for c in chains) - 1):
@@ -240,10 +249,10 @@ def _paths(hyp, engine: Engine, task: Task, fn) -> tuple[tuple[PathEffect, ...],
             if j == 0:
                 patches = site_patches([node], src)
             else:
-                patches = _from_record((node,), f"path{ci}|{j - 1}")
-            patches += site_patches(others, "clean")
-            record = _record((nxt,), f"path{ci}|{j}") if nxt is not None else ()
-            batch.append(Condition("clean", patches, record))
+                patches = _from_record((node,), before[ci])
+            step = Condition("clean", patches + site_patches(others, "clean"))
+            before[ci] = step
+            batch.append(replace(step, record=_record((nxt,), step) if nxt is not None else ()))
             owners.append((ci, nxt is None))
         r = engine.run(task, batch, fn, recorded=recorded)
         conditions += len(batch)

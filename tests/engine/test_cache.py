@@ -12,7 +12,7 @@ import torch
 from causal_mi.effects import quantities as Q
 from causal_mi.effects.metrics import metric
 from causal_mi.engine.cache import RunCache, condition_key
-from causal_mi.engine.plan import Condition, site_patches
+from causal_mi.engine.plan import Condition, Patch, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.spec.sites import parse_site
 from causal_mi.tasks.base import Task
@@ -167,3 +167,22 @@ def test_torn_or_foreign_files_are_ignored_and_writers_do_not_collide(tmp_path):
     assert values.tolist() == [[3.0, 1.0]]
     assert c.lookup(["c"], ["e4"], [()]) is None
     assert condition_key(Condition("clean")) != condition_key(Condition("corrupt"))
+
+
+def test_a_recording_is_named_by_its_content():
+    from causal_mi.engine.address import record_key
+
+    hook = "blocks.1.attn.hook_z"
+    a = Condition("clean", site_patches([parse_site("L0H1")], "corrupt"), label="stage one")
+    same = Condition("clean", a.patches, record=(("x", hook),), label="another stage")
+    other = Condition("clean", site_patches([parse_site("L0H2")], "corrupt"), label="stage one")
+    assert record_key(a, hook) == record_key(same, hook)  # labels and recordings aside
+    assert record_key(a, hook) != record_key(other, hook)  # another intervention
+    assert record_key(a, hook) != record_key(a, "blocks.1.attn.hook_v")
+    reads = [
+        Condition(
+            "clean", (Patch(hook, f"recorded:{record_key(p, hook)}", frozenset({(None, 3)})),)
+        )
+        for p in (a, other)
+    ]
+    assert condition_key(reads[0]) != condition_key(reads[1])

@@ -110,3 +110,29 @@ def test_identity_is_exact_on_the_trained_zoo(analysed, name):
     _, r = analysed(ZOO / name / "true.yaml")
     for d in r.decompositions:
         assert d.identity_holds, (d.treatment, d.mediators, d.identity_error)
+
+
+def test_a_recording_is_addressed_by_what_recorded_it(tmp_path):
+    """Two files whose decompositions read recordings of different treatments through the
+    same mediators share a persistent run cache: the second must equal a run without one
+    (recordings named by position in the file, not by content, would be read across)."""
+    import shutil
+
+    from causal_mi import pipeline
+    from causal_mi.engine.cache import RunCache
+    from causal_mi.graph.decomposition import decompose
+
+    shutil.copy(MEDIATION / "pairs.jsonl", tmp_path / "pairs.jsonl")
+    text = (MEDIATION / "true.yaml").read_text().replace("n: 200", "n: 24")
+    (tmp_path / "a.yaml").write_text(text)
+    (tmp_path / "b.yaml").write_text(text.replace("T: L0H0", "T: L0H1"))
+
+    def run(name: str, cache: RunCache):
+        prep = pipeline.prepare(tmp_path / name)
+        decs, paths, _, _ = decompose(prep.hypothesis, prep.model, prep.task, cache=cache)
+        terms = [{k: e.point for k, e in d.terms.items()} for d in decs]
+        return terms, [p.estimate.point for p in paths]
+
+    shared = RunCache(tmp_path / "cache")
+    run("a.yaml", shared)
+    assert run("b.yaml", RunCache(tmp_path / "cache")) == run("b.yaml", RunCache(None))
