@@ -127,6 +127,30 @@ def passed(ctx: ReportContext) -> bool:
     return ctx.passed
 
 
+def declare(prep: Prepared, *, ablation_check: bool = False, dowhy: bool = True):
+    """The run plan of one verify (:class:`~causal_mi.engine.runplan.RunPlan`): what every
+    stage :func:`evaluate` runs will read, declared before anything runs."""
+    from causal_mi.effects import crosscheck as xc
+    from causal_mi.effects import measure as quantities
+    from causal_mi.engine.runplan import RunPlan
+    from causal_mi.graph import analysis
+    from causal_mi.properties import check
+    from causal_mi.verify import robustness
+
+    hyp = prep.hypothesis
+    runs = RunPlan()
+    quantities.declare_runs(hyp, prep.model, runs)
+    if analysis.wanted(hyp, dowhy):
+        analysis.declare_runs(hyp, runs, full=dowhy)
+    if ablation_check and hyp.claims:
+        robustness.declare_runs(hyp, prep.model, runs)
+    if prep.properties:
+        check.declare_runs(prep.properties, prep.variables, hyp.spec.ablation, runs)
+    if dowhy:
+        xc.declare_runs(hyp, runs)
+    return runs
+
+
 def evaluate(
     prep: Prepared,
     *,
@@ -143,12 +167,17 @@ def evaluate(
     flagged, never a verdict)."""
     started = time.time()
     hyp = prep.hypothesis
+    from causal_mi.effects.metrics import metric
     from causal_mi.engine.cache import RunCache
-
-    cache = RunCache(checkpoint_dir)  # every stage reads and extends the same runs
-    m = measure(hyp, prep.model, prep.task, max_rows=max_rows, progress=progress, cache=cache)
+    from causal_mi.engine.runner import Engine
     from causal_mi.graph.analysis import analyse, wanted
 
+    cache = RunCache(checkpoint_dir)  # every stage reads and extends the same runs
+    runs = declare(prep, ablation_check=ablation_check, dowhy=dowhy)
+    engine = Engine(prep.model, max_rows=max_rows, progress=progress, cache=cache)
+    fn = metric(hyp.spec.metric)
+    runs.execute(engine, prep.task, fn)  # every run of every stage, each once
+    m = measure(hyp, prep.model, prep.task, max_rows=max_rows, cache=cache)
     graph = (
         analyse(hyp, prep.model, prep.task, m, max_rows=max_rows, full=dowhy, cache=cache)
         if wanted(hyp, dowhy)
@@ -167,6 +196,8 @@ def evaluate(
     from causal_mi.effects.crosscheck import CrossCheck, crosscheck
 
     if dowhy:
+        if m.gap_estimate is None or m.gap_estimate.decidable:
+            runs.execute(engine, prep.task, fn, gated=True)
         xcheck = crosscheck(hyp, prep.model, prep.task, m, max_rows=max_rows, cache=cache)
     else:
         xcheck = CrossCheck.skipped("disabled (--no-dowhy)")
@@ -186,6 +217,7 @@ def evaluate(
         ablations=ablations,
         dowhy=xcheck,
         causal_model=graph,
+        runs=runs.to_json(),
     )
 
 

@@ -357,19 +357,9 @@ def _ablate_key(a: Site) -> str:
     return f"xcheck|ablate|{format_site(a)}|{a.pos}"
 
 
-def collect(
-    tgts: list[Target],
-    model: LoadedModel,
-    task: Task,
-    *,
-    ablation: str,
-    metric_name: str,
-    max_rows: int = 256,
-    cache=None,
-) -> dict[str, MediationData]:
-    """Run the interventions behind every target's frame: one pass per sender with it
-    ablated (recording its mediators' hooks), then one clean pass per mediator set with
-    those hooks set to the recordings."""
+def _stages(tgts: list[Target], ablation: str) -> tuple[dict, dict]:
+    """One condition per sender with it ablated (recording its mediators' hooks), then one
+    clean condition per mediator set with those hooks set to the recordings."""
     src = ABLATION_SOURCE[ablation]
     hooks: dict[Site, set[str]] = {}
     for t in tgts:
@@ -384,6 +374,31 @@ def collect(
     for t in tgts:
         if t.mediators:
             stage1[_mediator_key(t)] = _mediator_condition(t, src)
+    return stage0, stage1
+
+
+def declare_runs(hyp: ResolvedHypothesis, runs) -> None:
+    """Declare what :func:`crosscheck` reads; gated: it runs only on a decidable file."""
+    tgts = targets(hyp)
+    if tgts:
+        stage0, stage1 = _stages(tgts, hyp.spec.ablation)
+        runs.declare("DoWhy cross-check", [*stage0.values(), *stage1.values()], gated=True)
+
+
+def collect(
+    tgts: list[Target],
+    model: LoadedModel,
+    task: Task,
+    *,
+    ablation: str,
+    metric_name: str,
+    max_rows: int = 256,
+    cache=None,
+) -> dict[str, MediationData]:
+    """Run the interventions behind every target's frame: one pass per sender with it
+    ablated (recording its mediators' hooks), then one clean pass per mediator set with
+    those hooks set to the recordings."""
+    stage0, stage1 = _stages(tgts, ablation)
     engine = Engine(model, max_rows=max_rows, cache=cache)
     fn = metric(metric_name)
     r0 = engine.run(task, list(stage0.values()), fn)

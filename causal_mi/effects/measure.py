@@ -169,6 +169,24 @@ def mean_handling(q: Q.Quantity, influence: dict[str, np.ndarray]) -> str:
     return "resampled"
 
 
+def _stages(quantities: dict[str, Q.Quantity]) -> tuple[dict, dict]:
+    """The quantities' conditions: those that read no recording (with the prerequisites
+    that make the recordings), and those that do."""
+    stage0: dict[str, Condition] = {}
+    stage1: dict[str, Condition] = {}
+    for q in quantities.values():
+        (stage1 if q.stage else stage0).update(q.conditions)
+        stage0.update(q.prerequisites or {})
+    return stage0, stage1
+
+
+def declare_runs(hyp: ResolvedHypothesis, model: LoadedModel, runs, stage: str = "claims") -> None:
+    """Declare what :func:`measure` reads into ``runs`` (an engine.runplan.RunPlan)."""
+    stage0, stage1 = _stages(plan(hyp, model)[0])
+    conds = [*stage0.values(), *stage1.values()]
+    runs.declare(stage, conds, influence=hyp.spec.ablation == "mean")
+
+
 def measure(
     hyp: ResolvedHypothesis,
     model: LoadedModel,
@@ -186,11 +204,7 @@ def measure(
         model, max_rows=max_rows, progress=progress, checkpoint_dir=checkpoint_dir, cache=cache
     )
     fn = metric(hyp.spec.metric)
-    stage0: dict[str, Condition] = {}
-    stage1: dict[str, Condition] = {}
-    for q in quantities.values():
-        (stage1 if q.stage else stage0).update(q.conditions)
-        stage0.update(q.prerequisites or {})
+    stage0, stage1 = _stages(quantities)
     keys0 = list(stage0)
     mean = hyp.spec.ablation == "mean"  # carry the mean's sampling into the bootstrap
     r0 = engine.run(task, [stage0[k] for k in keys0], fn, influence=mean)

@@ -56,6 +56,21 @@ def wanted(hyp: ResolvedHypothesis, full: bool) -> bool:
     return full or any(is_implication(rc) for rc in hyp.claims)
 
 
+def declare_runs(hyp: ResolvedHypothesis, runs, *, full: bool = True) -> None:
+    """Declare what :func:`analyse` reads: the node recordings and, with ``full``, the
+    mediation decomposition's runs."""
+    if not hyp.edges:
+        return
+    from causal_mi.graph.nodes import conditions, node_graph
+
+    recordings = conditions(node_graph(hyp), hyp.spec.ablation)
+    runs.declare("graph: node recordings", list(recordings.values()))
+    if full:
+        from causal_mi.graph.decomposition import declare_runs as declare_decomposition
+
+        declare_decomposition(hyp, runs)
+
+
 def analyse(
     hyp: ResolvedHypothesis,
     model: LoadedModel,

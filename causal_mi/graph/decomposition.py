@@ -115,16 +115,10 @@ def _targets(hyp: ResolvedHypothesis) -> list[tuple[Site, tuple[Site, ...]]]:
     return list(out)
 
 
-def decompose(
-    hyp: ResolvedHypothesis, model: LoadedModel, task: Task, *, max_rows: int = 256, cache=None
-) -> tuple[tuple[Decomposition, ...], tuple[PathEffect, ...], int, int]:
-    """Every decomposition and path-specific effect of the file, the conditions run, and
-    how many chains the graph has (at most ``MAX_CHAINS`` are measured)."""
-    spec = hyp.spec
-    src = ABLATION_SOURCE[spec.ablation]
-    fn = metric(spec.metric)
-    engine = Engine(model, max_rows=max_rows, cache=cache)
-    targets = _targets(hyp)
+def _stages(hyp: ResolvedHypothesis, targets: list) -> tuple[dict, dict]:
+    """Per (treatment a, mediators M): Y11 (a ablated, recording M), Y10 (a ablated, M
+    clean), Y1* and Y0* (M ablated, with and without a), then Y01 (M set to Y11's record)."""
+    src = ABLATION_SOURCE[hyp.spec.ablation]
     stage0: dict[str, Condition] = {}
     stage1: dict[str, Condition] = {}
     for i, (a, meds) in enumerate(targets):
@@ -136,6 +130,28 @@ def decompose(
         stage0[f"{k}|Y1*"] = Condition("clean", ablate_a + site_patches(meds, src))
         stage0[f"{k}|Y0*"] = Condition("clean", site_patches(meds, src))
         stage1[f"{k}|Y01"] = Condition("clean", _from_record(meds, y11))
+    return stage0, stage1
+
+
+def declare_runs(hyp: ResolvedHypothesis, runs) -> None:
+    """Declare what :func:`decompose` reads: the decompositions' runs and every chain's."""
+    stage0, stage1 = _stages(hyp, _targets(hyp))
+    steps = [c for batch in _chain_steps(hyp)[0] for c, _ in batch]
+    conds = [*stage0.values(), *stage1.values(), *steps]
+    if conds:
+        runs.declare("graph: mediation decomposition", conds)
+
+
+def decompose(
+    hyp: ResolvedHypothesis, model: LoadedModel, task: Task, *, max_rows: int = 256, cache=None
+) -> tuple[tuple[Decomposition, ...], tuple[PathEffect, ...], int, int]:
+    """Every decomposition and path-specific effect of the file, the conditions run, and
+    how many chains the graph has (at most ``MAX_CHAINS`` are measured)."""
+    spec = hyp.spec
+    fn = metric(spec.metric)
+    engine = Engine(model, max_rows=max_rows, cache=cache)
+    targets = _targets(hyp)
+    stage0, stage1 = _stages(hyp, targets)
     values: dict[str, np.ndarray] = {}
     r0 = engine.run(task, list(stage0.values()), fn) if stage0 else None
     if r0 is not None:
@@ -223,21 +239,18 @@ def _chains(hyp: ResolvedHypothesis) -> tuple[list[tuple[Site, ...]], int]:
     return ranked[:MAX_CHAINS], len(out)
 
 
-def _paths(hyp, engine: Engine, task: Task, fn) -> tuple[tuple[PathEffect, ...], int, int]:
-    """Path-specific effects of every chain; the j-th step of all chains runs as one engine
-    call (their conditions stacked), so a run costs as many calls as the longest chain."""
-    spec = hyp.spec
-    src = ABLATION_SOURCE[spec.ablation]
+def _chain_steps(hyp: ResolvedHypothesis) -> tuple[list[list[tuple[Condition, tuple]]], int]:
+    """The runs of the path-specific effects, step by step: at step j, one condition per
+    chain still going (its j-th node set from the previous step's record, every other
+    declared component clean), with its owner ``(chain index, final step)``; and how many
+    chains the graph has."""
+    src = ABLATION_SOURCE[hyp.spec.ablation]
     circuit = hyp.circuit
     chains, found = _chains(hyp)
-    if not chains:
-        return (), 0, found
-    recorded: dict = {}
     before: dict[int, Condition] = {}  # chain index -> its previous step's condition
-    last: dict[int, tuple] = {}  # chain index -> (run result, row of its final condition)
-    conditions = 0
-    for j in range(max(len(c) for c in chains) - 1):
-        batch, owners = [], []
+    batches = []
+    for j in range(max((len(c) for c in chains), default=1) - 1):
+        batch = []
         for ci, chain in enumerate(chains):
             steps = chain[:-1]
             if j >= len(steps):
@@ -252,12 +265,28 @@ def _paths(hyp, engine: Engine, task: Task, fn) -> tuple[tuple[PathEffect, ...],
                 patches = _from_record((node,), before[ci])
             step = Condition("clean", patches + site_patches(others, "clean"))
             before[ci] = step
-            batch.append(replace(step, record=_record((nxt,), step) if nxt is not None else ()))
-            owners.append((ci, nxt is None))
-        r = engine.run(task, batch, fn, recorded=recorded)
+            record = _record((nxt,), step) if nxt is not None else ()
+            batch.append((replace(step, record=record), (ci, nxt is None)))
+        batches.append(batch)
+    return batches, found
+
+
+def _paths(hyp, engine: Engine, task: Task, fn) -> tuple[tuple[PathEffect, ...], int, int]:
+    """Path-specific effects of every chain; the j-th step of all chains runs as one engine
+    call (their conditions stacked), so a run costs as many calls as the longest chain."""
+    spec = hyp.spec
+    chains, found = _chains(hyp)
+    if not chains:
+        return (), 0, found
+    batches, _ = _chain_steps(hyp)
+    recorded: dict = {}
+    last: dict[int, tuple] = {}  # chain index -> (run result, row of its final condition)
+    conditions = 0
+    for batch in batches:
+        r = engine.run(task, [c for c, _ in batch], fn, recorded=recorded)
         conditions += len(batch)
         recorded = {**recorded, **r.recorded}
-        for row, (ci, final) in enumerate(owners):
+        for row, (_, (ci, final)) in enumerate(batch):
             if final:
                 last[ci] = (r, row)
     out = []

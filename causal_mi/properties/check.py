@@ -204,24 +204,11 @@ def _ablation_site(v: Variable):
     return v.site
 
 
-def check_properties(
-    props: list[Property],
-    variables: list[Variable],
-    model,
-    task,
-    *,
-    ablation: str,
-    metric_name: str,
-    max_rows: int = 256,
-    progress=None,
-    cache=None,
-) -> list[PropertyResult]:
-    """One result per property: status ``holds`` | ``fails`` | ``vacuous`` (``fails`` with
-    ``contradictory`` set when it contradicts the others), a detail line, the
-    counterexample (if any), and the interventional truth table."""
-    from causal_mi.effects.metrics import metric
+def _conditions(props: list[Property], variables: list[Variable], ablation: str):
+    """The runs the properties read: the clean and corrupt inputs (observed data) and, per
+    property, the clean input under each combination of its parents switched off; with the
+    observed keys, each property's (parents, [(combination, key)]) and the hooks read."""
     from causal_mi.engine.plan import ABLATION_SOURCE, Condition, site_patches
-    from causal_mi.engine.runner import Engine
 
     # what the variables read; ``output: metric`` reads the engine's metric values, not logits
     hooks = sorted({v.hook for v in variables if not (v.kind == "output" and v.target == "metric")})
@@ -250,6 +237,34 @@ def check_properties(
                 for c in combos
             ],
         )
+    return conds, obs, plans, hooks
+
+
+def declare_runs(props: list[Property], variables: list[Variable], ablation: str, runs) -> None:
+    """Declare what :func:`check_properties` reads."""
+    if props:
+        runs.declare("properties", list(_conditions(props, variables, ablation)[0].values()))
+
+
+def check_properties(
+    props: list[Property],
+    variables: list[Variable],
+    model,
+    task,
+    *,
+    ablation: str,
+    metric_name: str,
+    max_rows: int = 256,
+    progress=None,
+    cache=None,
+) -> list[PropertyResult]:
+    """One result per property: status ``holds`` | ``fails`` | ``vacuous`` (``fails`` with
+    ``contradictory`` set when it contradicts the others), a detail line, the
+    counterexample (if any), and the interventional truth table."""
+    from causal_mi.effects.metrics import metric
+    from causal_mi.engine.runner import Engine
+
+    conds, obs, plans, hooks = _conditions(props, variables, ablation)
     keys = list(conds)
     r = Engine(model, max_rows=max_rows, progress=progress, cache=cache).run(
         task, [conds[k] for k in keys], metric(metric_name)

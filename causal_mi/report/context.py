@@ -45,6 +45,7 @@ class ReportContext:
     # DoWhy's re-estimate of the indirect / direct / total claims; None: not requested
     dowhy: CrossCheck | None = None
     causal_model: Any = None  # graph.analysis.CausalModelResult; None: not analysed
+    runs: dict[str, Any] | None = None  # the run plan (engine.runplan.RunPlan.to_json)
 
     @property
     def passed(self) -> bool:

@@ -117,6 +117,7 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
         "dowhy": dowhy_section(ctx),
         "causal_model": causal_model.to_json(ctx),
         "notes": m.notes + ctx.notes,
+        "runs": ctx.runs,  # the run plan: digest, distinct conditions, phases, stages
         # the file's verdict, as verify's exit code: every claim holds and no property fails
         "verdict": v.status if not v.valid else ("pass" if ctx.passed else "fail"),
         "verdict_reason": v.gap.reason,

@@ -13,6 +13,16 @@ from typing import Any
 from causal_mi.spec.schema import ABLATIONS
 
 
+def declare_runs(hyp: Any, model: Any, runs: Any) -> None:
+    """Declare the measurements :func:`ablation_check` reads (each other ablation's claims)."""
+    from causal_mi.effects.measure import declare_runs as declare_measure
+
+    for ablation in ABLATIONS:
+        if ablation != hyp.spec.ablation:
+            alt = dataclasses.replace(hyp, spec=hyp.spec.model_copy(update={"ablation": ablation}))
+            declare_measure(alt, model, runs, stage=f"ablation check ({ablation})")
+
+
 def ablation_check(
     hyp: Any, model: Any, task: Any, verdict: Any, *, max_rows: int = 256, cache: Any = None
 ) -> tuple[dict[str, dict[str, dict[str, float | bool]]], list[str]]:
