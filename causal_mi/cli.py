@@ -322,12 +322,20 @@ def plan_command(
     device: str = DEVICE,
     max_rows: int = ROWS,
     power: float = typer.Option(0.8, "--power", help="Wanted power for each claim (0.5-0.99)."),
+    runs: bool = typer.Option(
+        False,
+        "--runs",
+        help="Print the run plan of a verify instead (every stage's conditions, each "
+        "distinct one once, in phases, and its digest); runs nothing.",
+    ),
 ) -> None:
     """Pilot-run a file and say how many examples each claim needs to be decided at its
     threshold (and the gap gate to pass); writes nothing."""
-    from causal_mi.plan_command import run_plan
+    from causal_mi.plan_command import run_plan, show_runs
 
     try:
+        if runs:
+            raise typer.Exit(show_runs(file, _device(device)))
         raise typer.Exit(run_plan(file, _device(device), max_rows, power))
     except CausalMIError as exc:
         _err(f"causal-mi: {exc}")

@@ -1,4 +1,5 @@
-"""``causal-mi plan FILE``: a pilot run and the examples each claim needs (verify/power.py)."""
+"""``causal-mi plan FILE``: a pilot run and the examples each claim needs (verify/power.py);
+``--runs``: the run plan of a verify (engine/runplan.py), printed without running it."""
 
 from __future__ import annotations
 
@@ -32,4 +33,19 @@ def run_plan(file: Path, device: str, max_rows: int, power: float) -> int:
         typer.echo(f"  gap gate: needs about {gate} examples ({met})")
     for r in rows:
         typer.echo(f"  {r.text:45s} {r.point:+.3f} (se {r.se:.2g}): {r.note}")
+    return EXIT_OK
+
+
+def show_runs(file: Path, device: str) -> int:
+    """Print what ``causal-mi verify FILE`` would run (its defaults: the ablation check and
+    DoWhy on): each stage's conditions, the distinct ones, the phases and the digest."""
+    from causal_mi import pipeline
+
+    prep = pipeline.prepare(file, device=device)
+    runs = pipeline.declare(prep, ablation_check=True, dowhy=True)
+    typer.echo(runs.describe())
+    n = len(prep.task)
+    typer.echo(
+        f"  on {n} examples: {len(runs.conditions()) * n} cells, plus the clean and corrupt runs"
+    )
     return EXIT_OK

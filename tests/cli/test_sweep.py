@@ -107,9 +107,10 @@ def test_verify_with_memory_budget_gives_same_results(hyp, tmp_path):
     np.testing.assert_allclose(
         [[c[k] for k in keys] for c in ra], [[c[k] for k in keys] for c in rb], atol=1e-4
     )
-    from causal_mi import cli, pipeline
+    from causal_mi import pipeline
+    from causal_mi.verify_command import rows_for
 
-    assert cli._rows(pipeline.prepare(hyp), 256, parse_size("64KiB")) < 4  # the budget bites
+    assert rows_for(pipeline.prepare(hyp), 256, parse_size("64KiB")) < 4  # the budget bites
 
 
 def test_reduced_precision_runs_and_stays_close(hyp, tmp_path):

@@ -113,3 +113,17 @@ def test_a_stage_the_plan_forgot_would_be_seen(passes, monkeypatch):
     prep = pipeline.prepare(ZOO / "handmade-induction" / "true.yaml")
     pipeline.evaluate(prep, ablation_check=False, dowhy=False)
     assert passes["stages"] > 0
+
+
+def test_plan_runs_prints_the_plan_without_running_it(passes):
+    from typer.testing import CliRunner
+
+    from causal_mi.cli import app
+
+    path = ZOO / "handmade-induction" / "true.yaml"
+    r = CliRunner().invoke(app, ["plan", str(path), "--runs"])
+    assert r.exit_code == 0, r.output
+    digest = pipeline.declare(pipeline.prepare(path), ablation_check=True).digest()
+    assert f"run plan {digest}" in r.output
+    assert "DoWhy cross-check" in r.output and "(gated)" in r.output
+    assert passes == {"plan": 0, "stages": 0}
