@@ -70,8 +70,7 @@ _SUFFIX = ".result"
 _MAGIC = b"causal-mi reuse 1\n"
 
 
-@lru_cache(maxsize=4096)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+def _sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -79,12 +78,23 @@ def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     return h.hexdigest()
 
 
+@lru_cache(maxsize=256)
+def _big_file_sha256(path: str, identity: tuple) -> str:
+    return _sha256(path)
+
+
+_BIG = 1 << 24  # 16 MiB: weight files; a hypothesis, task or config file is hashed each time
+
+
 def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes, computed once per process for an unchanged file (its
-    size and modification time are part of the memo's key, so a rewritten file is read
-    again)."""
+    """The SHA-256 of a file's bytes. A large file (weights) is hashed once per process
+    while its inode, size, modification and change times stay the same; a small one every
+    time (a threshold edited within the file system's clock tick keeps its size and mtime)."""
     st = path.stat()
-    return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
+    if st.st_size < _BIG:
+        return _sha256(str(path))
+    identity = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return _big_file_sha256(str(path), identity)
 
 
 def tree_digest(root: Path, *, skip: Path | None = None) -> str:

@@ -95,6 +95,10 @@ def _edit_hypothesis(d):
     (d / "h.yaml").write_text(HYP.replace("effect(b) >= -100", "effect(b) >= -99"))
 
 
+def _edit_threshold_same_size(d):  # size and (within a clock tick) mtime unchanged
+    (d / "h.yaml").write_text(HYP.replace("effect(b) >= -100", "effect(b) >= -101"))
+
+
 def _edit_task(d):
     with (d / "pairs.jsonl").open("a") as fh:
         fh.write(json.dumps({"clean": "w1 w2", "corrupt": "w3 w2", "answer": "w4", "wrong": "w5"}))
@@ -114,7 +118,7 @@ def _edit_tokenizer(d):
 
 @pytest.mark.parametrize(
     "change",
-    [_edit_hypothesis, _edit_task, _edit_config, _edit_tokenizer],
+    [_edit_hypothesis, _edit_threshold_same_size, _edit_task, _edit_config, _edit_tokenizer],
     ids=lambda f: f.__name__,
 )
 def test_a_changed_input_is_measured_again(workdir, prepared, change):
