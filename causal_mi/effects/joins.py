@@ -189,13 +189,11 @@ def _index(units: list[int]) -> slice | torch.Tensor:
     return torch.tensor(units)
 
 
-def _bytes_per_run(m: inc.Model, B: int, t: int, P: int) -> int:
-    """Peak bytes one run adds to a chunk (activations of ``t`` positions, logits), from
-    the architecture (:func:`causal_mi.engine.budget.run_bytes`)."""
-    from causal_mi.engine.budget import Shape, run_bytes
+def _shape(m: inc.Model):
+    """The :class:`causal_mi.engine.budget.Shape` of the engine's model."""
+    from causal_mi.engine.budget import Shape
 
-    item = m.dtype.itemsize if hasattr(m.dtype, "itemsize") else 4
-    shape = Shape(
+    return Shape(
         d_model=m.d_model,
         n_layers=m.n_layers,
         n_heads=m.n_heads,
@@ -205,7 +203,47 @@ def _bytes_per_run(m: inc.Model, B: int, t: int, P: int) -> int:
         gated=m.layers[0].W_gate is not None,
         d_vocab=m.vocab,
     )
-    return run_bytes(shape, B, t, P, item)
+
+
+def _item(m: inc.Model) -> int:
+    return m.dtype.itemsize if hasattr(m.dtype, "itemsize") else 4
+
+
+def _bytes_per_run(m: inc.Model, B: int, t: int, P: int) -> int:
+    """Peak bytes one run adds to a chunk (activations of ``t`` positions; its logits are
+    formed later, a few rows at a time, see :func:`_scorer`), from the architecture
+    (:func:`causal_mi.engine.budget.resume_bytes`)."""
+    from causal_mi.engine.budget import resume_bytes
+
+    return resume_bytes(_shape(m), B, t, P, _item(m))
+
+
+def _scorer(m: inc.Model, metric_name: str, answer, wrong, clean_lp, budget: int):
+    """score(final [R, d]) -> metric [R] (float64) of final residual streams whose row r
+    belongs to prompt ``r % B``. ``logit_diff`` reads only the answer and wrong columns of
+    the unembedding (:func:`causal_mi.engine.incremental.unembed_columns`); the other
+    metrics need whole rows of logits, formed a few rows at a time so that they fit
+    ``budget`` (:func:`causal_mi.engine.budget.logit_row_bytes` each)."""
+    from causal_mi.engine.budget import logit_row_bytes
+
+    B = answer.shape[0]
+    pair = torch.stack([answer, wrong], 1)  # [B, 2]
+    step = max(1, budget // logit_row_bytes(_shape(m), _item(m)))
+
+    def score(final: torch.Tensor) -> np.ndarray:
+        prompt = torch.arange(final.shape[0], device=final.device) % B
+        if metric_name == "logit_diff":
+            logits = inc.unembed_columns(m, final, pair[prompt]).double()
+            return (logits[:, 0] - logits[:, 1]).cpu().numpy()
+        out = []
+        for lo in range(0, final.shape[0], step):
+            p = prompt[lo : lo + step]
+            ref = None if clean_lp is None else clean_lp[p]
+            logits = inc.unembed(m, final[lo : lo + step])
+            out.append(metric_values(metric_name, logits, answer[p], wrong[p], ref).numpy())
+        return np.concatenate(out)
+
+    return score
 
 
 def _stage_bytes(m: inc.Model, s: int) -> int:
@@ -269,7 +307,7 @@ def run_sweep(
     metric_name: str,
     base_is_clean: bool,
     layer: int = 0,
-    max_memory: int = 64 * 2**20,
+    max_memory: int | None = None,
     progress=None,
     noise: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None),
 ) -> tuple[list[Run], Result]:
@@ -285,11 +323,14 @@ def run_sweep(
     flops = 2 * B * m.run_flops(0, 0, P)  # the two recorded runs (at least)
     clean_rec = base if base_is_clean else src
     clean_lp = torch.log_softmax(clean_rec.logits.double(), -1) if metric_name == "kl" else None
+    if max_memory is None:
+        from causal_mi.engine.budget import sweep_budget
 
-    def score(logits: torch.Tensor) -> np.ndarray:
-        n = logits.shape[0] // B
-        ref = clean_lp.repeat(n, 1) if clean_lp is not None else None
-        return metric_values(metric_name, logits, answer.repeat(n), wrong.repeat(n), ref).numpy()
+        max_memory = sweep_budget(_shape(m), B, P, _item(m))
+    score = _scorer(m, metric_name, answer, wrong, clean_lp, max_memory)
+    # logit_diff unembeds only the distinct answer and wrong ids, not the whole vocabulary
+    n_ids = len(torch.unique(torch.cat([answer, wrong])))
+    skipped = 2 * m.d_model * (m.vocab - n_ids) if metric_name == "logit_diff" else 0
 
     device = m.device.type
     values = np.zeros((len(runs), B))
@@ -302,12 +343,16 @@ def run_sweep(
     for done, (p0, chunk) in enumerate(plan):
         part = [runs[i] for i in chunk]
         stages = [r.stage for r in part]
-        logits = inc.resume(m, base, stages, p0, _builder(family, m, base, src, part, p0))
-        values[chunk] = score(logits.reshape(-1, logits.shape[-1])).reshape(len(chunk), B)
-        flops += B * sum(m.run_flops(s, p0, P) for s in stages)
+        final = inc.resume_final(m, base, stages, p0, _builder(family, m, base, src, part, p0))
+        values[chunk] = score(final.reshape(-1, final.shape[-1])).reshape(len(chunk), B)
+        del final
+        flops += B * sum(m.run_flops(s, p0, P) for s in stages) - len(chunk) * B * skipped
         if progress is not None:
             progress(done + 1, len(plan))
-    ends = score(torch.cat([clean_rec.logits, (src if base_is_clean else base).logits]))
+    # the unpatched runs through the same scorer (an unchanged patch then gives exactly the
+    # unpatched value, in any precision)
+    other = src if base_is_clean else base
+    ends = score(torch.cat([clean_rec.streams[-1][:, -1], other.streams[-1][:, -1]]))
     result = Result(
         values,
         ends[:B],

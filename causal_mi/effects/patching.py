@@ -231,7 +231,7 @@ def _incremental(
             metric_name=metric_name,
             base_is_clean=direction == "ablate",
             layer=layer,
-            max_memory=64 * 2**20 if max_memory is None else max_memory,
+            max_memory=max_memory,
             progress=progress,
             noise=(noise, None) if direction == "restore" else (None, noise),
         )

@@ -305,7 +305,18 @@ Build = Callable[[int, int, int], torch.Tensor]
 
 
 def resume(m: Model, base: Record, stages: list[int], p0: int, build: Build) -> torch.Tensor:
-    """Logits [N, B, vocab] at the last position of N patched runs on ``base``.
+    """Logits [N, B, vocab] at the last position of N patched runs on ``base`` (the
+    unembedding of :func:`resume_final`)."""
+    final = resume_final(m, base, stages, p0, build)
+    N, B, d = final.shape
+    return unembed(m, final.reshape(N * B, d)).view(N, B, -1)
+
+
+def resume_final(m: Model, base: Record, stages: list[int], p0: int, build: Build) -> torch.Tensor:
+    """The final residual stream [N, B, d] at the last position of N patched runs on
+    ``base``, before the final norm: what the unembedding reads. The caller unembeds it in
+    chunks (or only the columns its metric reads), so the full-vocabulary logits of every
+    run of a chunk are never held at once.
 
     Run i joins at ``stages[i]`` (ascending) with a stream that equals the base stream before
     position ``p0``; everything from its stage on is recomputed for positions ``>= p0``. In a
@@ -354,7 +365,22 @@ def resume(m: Model, base: Record, stages: list[int], p0: int, build: Build) -> 
             x = x + mlp(m, layer, read)[2]
             pre = None
         active = x.view(n, B, -1, d)
-    return unembed(m, active[:, :, -1].reshape(N * B, -1)).view(N, B, -1)
+    return active[:, :, -1]
+
+
+def unembed_columns(m: Model, last: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Logits [R, k] of the final residual stream ``last`` [R, d] at the token ids ``cols``
+    [R, k] only (row r's own columns): the final norm, then one 2-D product with the
+    columns the rows read (no full-vocabulary row is formed), the bias and soft-cap of
+    :func:`causal_mi.engine.blocks.unembed`. ``cols`` may repeat rows' ids: the product is
+    over the distinct ids of all rows, then each row's are gathered."""
+    ids, where = torch.unique(cols, return_inverse=True)  # where [R, k] indexes ids
+    w = m.w
+    b = None if w.b_U is None else w.b_U[ids]
+    logits = blocks.linear(blocks.norm(w.ln_final, last), w.W_U[:, ids], b)  # [R, n_ids]
+    if w.final_softcap is not None:
+        logits = torch.tanh(logits / w.final_softcap) * w.final_softcap
+    return logits.gather(1, where)
 
 
 def incremental_model(loaded) -> Model:
