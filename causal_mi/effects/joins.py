@@ -231,7 +231,7 @@ def _scorer(m: inc.Model, metric_name: str, answer, wrong, clean_lp, budget: int
     step = max(1, budget // logit_row_bytes(_shape(m), _item(m)))
 
     def score(final: torch.Tensor) -> np.ndarray:
-        prompt = torch.arange(final.shape[0], device=final.device) % B
+        prompt = torch.arange(B, device=final.device).repeat(final.shape[0] // B)
         if metric_name == "logit_diff":
             logits = inc.unembed_columns(m, final, pair[prompt]).double()
             return (logits[:, 0] - logits[:, 1]).cpu().numpy()
@@ -329,7 +329,7 @@ def run_sweep(
         max_memory = sweep_budget(_shape(m), B, P, _item(m))
     score = _scorer(m, metric_name, answer, wrong, clean_lp, max_memory)
     # logit_diff unembeds only the distinct answer and wrong ids, not the whole vocabulary
-    n_ids = len(torch.unique(torch.cat([answer, wrong])))
+    n_ids = len(set(answer.tolist()) | set(wrong.tolist()))
     skipped = 2 * m.d_model * (m.vocab - n_ids) if metric_name == "logit_diff" else 0
 
     device = m.device.type

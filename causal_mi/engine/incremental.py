@@ -371,16 +371,21 @@ def resume_final(m: Model, base: Record, stages: list[int], p0: int, build: Buil
 def unembed_columns(m: Model, last: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """Logits [R, k] of the final residual stream ``last`` [R, d] at the token ids ``cols``
     [R, k] only (row r's own columns): the final norm, then one 2-D product with the
-    columns the rows read (no full-vocabulary row is formed), the bias and soft-cap of
-    :func:`causal_mi.engine.blocks.unembed`. ``cols`` may repeat rows' ids: the product is
-    over the distinct ids of all rows, then each row's are gathered."""
-    ids, where = torch.unique(cols, return_inverse=True)  # where [R, k] indexes ids
+    distinct ids of all rows (no full-vocabulary row is formed), the bias and soft-cap of
+    :func:`causal_mi.engine.blocks.unembed`, then each row's own columns picked out. The
+    ids are deduplicated in Python: few, and a first call of a sorting kernel would page
+    in more of the library than the whole product needs."""
+    ids = sorted(set(cols.flatten().tolist()))
+    col = {t: i for i, t in enumerate(ids)}
+    where = torch.tensor([[col[t] for t in row] for row in cols.tolist()], device=last.device)
+    pick = torch.tensor(ids, device=last.device)
     w = m.w
-    b = None if w.b_U is None else w.b_U[ids]
-    logits = blocks.linear(blocks.norm(w.ln_final, last), w.W_U[:, ids], b)  # [R, n_ids]
+    b = None if w.b_U is None else w.b_U[pick]
+    logits = blocks.linear(blocks.norm(w.ln_final, last), w.W_U[:, pick], b)  # [R, n_ids]
     if w.final_softcap is not None:
         logits = torch.tanh(logits / w.final_softcap) * w.final_softcap
-    return logits.gather(1, where)
+    rows = torch.arange(logits.shape[0], device=last.device)[:, None]
+    return logits[rows, where]
 
 
 def incremental_model(loaded) -> Model:
