@@ -220,27 +220,37 @@ def _bytes_per_run(m: inc.Model, B: int, t: int, P: int) -> int:
 
 def _scorer(m: inc.Model, metric_name: str, answer, wrong, clean_lp, budget: int):
     """score(final [R, d]) -> metric [R] (float64) of final residual streams whose row r
-    belongs to prompt ``r % B``. ``logit_diff`` reads only the answer and wrong columns of
-    the unembedding (:func:`causal_mi.engine.incremental.unembed_columns`); the other
-    metrics need whole rows of logits, formed a few rows at a time so that they fit
-    ``budget`` (:func:`causal_mi.engine.budget.logit_row_bytes` each)."""
+    belongs to prompt ``r % B``, unembedded in products that fit ``budget``. ``logit_diff``
+    reads two columns a row: only the blocks of the vocabulary that hold them are computed
+    (:func:`causal_mi.engine.incremental.unembed_at`); the other metrics need whole rows
+    of logits, split between a product's logits and their float64 temporaries
+    (:func:`causal_mi.engine.budget.logit_row_bytes` a row)."""
     from causal_mi.engine.budget import logit_row_bytes
 
-    B = answer.shape[0]
+    B, item = answer.shape[0], _item(m)
     pair = torch.stack([answer, wrong], 1)  # [B, 2]
-    step = max(1, budget // logit_row_bytes(_shape(m), _item(m)))
+    if metric_name == "logit_diff":
+        step, sub = max(1, budget // (2 * B * inc.UNEMBED_BLOCK * item)), 0
+    else:
+        step = max(1, budget // 2 // (m.vocab * item))
+        sub = max(1, budget // 2 // logit_row_bytes(_shape(m), item))
 
     def score(final: torch.Tensor) -> np.ndarray:
         prompt = torch.arange(B, device=final.device).repeat(final.shape[0] // B)
-        if metric_name == "logit_diff":
-            logits = inc.unembed_columns(m, final, pair[prompt]).double()
-            return (logits[:, 0] - logits[:, 1]).cpu().numpy()
         out = []
         for lo in range(0, final.shape[0], step):
             p = prompt[lo : lo + step]
-            ref = None if clean_lp is None else clean_lp[p]
+            if metric_name == "logit_diff":  # the two columns metric_values reads, to the bit
+                logits = inc.unembed_at(m, final[lo : lo + step], pair[p]).double()
+                out.append((logits[:, 0] - logits[:, 1]).cpu().numpy())
+                continue
             logits = inc.unembed(m, final[lo : lo + step])
-            out.append(metric_values(metric_name, logits, answer[p], wrong[p], ref).numpy())
+            for a in range(0, logits.shape[0], sub):
+                q = p[a : a + sub]
+                ref = None if clean_lp is None else clean_lp[q]
+                lg = logits[a : a + sub]
+                out.append(metric_values(metric_name, lg, answer[q], wrong[q], ref).numpy())
+            del logits
         return np.concatenate(out)
 
     return score
@@ -323,36 +333,39 @@ def run_sweep(
     flops = 2 * B * m.run_flops(0, 0, P)  # the two recorded runs (at least)
     clean_rec = base if base_is_clean else src
     clean_lp = torch.log_softmax(clean_rec.logits.double(), -1) if metric_name == "kl" else None
+
+    def score_logits(logits: torch.Tensor) -> np.ndarray:  # the recorded runs' [2B, vocab]
+        n = logits.shape[0] // B
+        ref = clean_lp.repeat(n, 1) if clean_lp is not None else None
+        return metric_values(metric_name, logits, answer.repeat(n), wrong.repeat(n), ref).numpy()
+
     if max_memory is None:
         from causal_mi.engine.budget import sweep_budget
 
         max_memory = sweep_budget(_shape(m), B, P, _item(m))
-    score = _scorer(m, metric_name, answer, wrong, clean_lp, max_memory)
-    # logit_diff unembeds only the distinct answer and wrong ids, not the whole vocabulary
-    n_ids = len(set(answer.tolist()) | set(wrong.tolist()))
-    skipped = 2 * m.d_model * (m.vocab - n_ids) if metric_name == "logit_diff" else 0
+    # every run's final stream at the last position is kept (N B d_model, a small part)
+    # and unembedded after the loops, in products sized to the budget
+    finals = torch.empty(len(runs), B, m.d_model, dtype=m.dtype, device=m.device)
+    work = max(0, max_memory - finals.numel() * _item(m))
+    score = _scorer(m, metric_name, answer, wrong, clean_lp, work)
 
     device = m.device.type
-    values = np.zeros((len(runs), B))
     plan = []
     for bucket in _buckets(m, runs, B, P, device):
         p0 = min(runs[i].p0 for i in bucket)
         order = sorted(bucket, key=lambda i: (runs[i].stage, i))
-        cap = max(1, int(max_memory // _bytes_per_run(m, B, P - p0, P)))
+        cap = max(1, int(work // _bytes_per_run(m, B, P - p0, P)))
         plan += [(p0, order[lo : lo + cap]) for lo in range(0, len(order), cap)]
     for done, (p0, chunk) in enumerate(plan):
         part = [runs[i] for i in chunk]
         stages = [r.stage for r in part]
-        final = inc.resume_final(m, base, stages, p0, _builder(family, m, base, src, part, p0))
-        values[chunk] = score(final.reshape(-1, final.shape[-1])).reshape(len(chunk), B)
-        del final
-        flops += B * sum(m.run_flops(s, p0, P) for s in stages) - len(chunk) * B * skipped
+        build = _builder(family, m, base, src, part, p0)
+        finals[torch.tensor(chunk, device=m.device)] = inc.resume_final(m, base, stages, p0, build)
+        flops += B * sum(m.run_flops(s, p0, P) for s in stages)
         if progress is not None:
             progress(done + 1, len(plan))
-    # the unpatched runs through the same scorer (an unchanged patch then gives exactly the
-    # unpatched value, in any precision)
-    other = src if base_is_clean else base
-    ends = score(torch.cat([clean_rec.streams[-1][:, -1], other.streams[-1][:, -1]]))
+    values = score(finals.reshape(-1, m.d_model)).reshape(len(runs), B)
+    ends = score_logits(torch.cat([clean_rec.logits, (src if base_is_clean else base).logits]))
     result = Result(
         values,
         ends[:B],
