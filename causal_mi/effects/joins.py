@@ -365,6 +365,11 @@ def run_sweep(
         if progress is not None:
             progress(done + 1, len(plan))
     values = score(finals.reshape(-1, m.d_model)).reshape(len(runs), B)
+    if metric_name == "logit_diff":  # the unembedding ran on the answers' blocks only
+        block = inc.UNEMBED_BLOCK
+        starts = {t // block * block for t in answer.tolist() + wrong.tolist()}
+        width = sum(min(a + block, m.vocab) - a for a in starts)
+        flops -= len(runs) * B * 2 * m.d_model * (m.vocab - width)
     ends = score_logits(torch.cat([clean_rec.logits, (src if base_is_clean else base).logits]))
     result = Result(
         values,

@@ -226,7 +226,7 @@ def sweep_budget(cfg: Any, rows: int, length: int, itemsize: int = 4) -> int:
     a time would hold; a large one is capped, since past a few hundred rows per product
     stacking more gains nothing. Measured (``benchmarks/RESULTS.md``, "Llama-shaped model"):
     at one prompt of 4 tokens on a 123M Llama shape this keeps a sweep's peak memory growth
-    at or below transformer_lens', and on GPT-2's shape at 2 x 8 it is faster than the
-    former fixed 64 MiB budget with full-vocabulary logits."""
+    below transformer_lens' (three passes' worth did not), and on GPT-2's shape at 2 x 8
+    sweeps are no slower than under the former fixed 64 MiB."""
     budget = SWEEP_BUDGET_PASSES * reference_pass_bytes(cfg, rows, length, itemsize)
     return min(SWEEP_BUDGET_CAP, budget)

@@ -99,3 +99,24 @@ def test_a_sweep_ignoring_its_budget_is_caught(mlp_model, monkeypatch):
     peak, result = _peak_bytes(run)
     assert result.chunks == 1
     assert peak > bound
+
+
+def test_unembed_at_reads_the_full_unembeddings_columns(mlp_model, monkeypatch):
+    """The logits of a few columns, computed from the vocabulary blocks that hold them,
+    equal the same columns of the full unembedding (the model's own product, through
+    :func:`causal_mi.engine.incremental.unembed`); a block narrower than the vocabulary is
+    forced so that several blocks and their offsets are exercised."""
+    monkeypatch.setattr(inc, "UNEMBED_BLOCK", 16)
+    m = inc.incremental_model(mlp_model)
+    assert m.vocab > 2 * 16  # three blocks, the last one shorter
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(7, m.d_model, generator=g)
+    cols = torch.randint(m.vocab, (7, 2), generator=g)
+    cols[0] = torch.tensor([0, m.vocab - 1])  # the first and the last (shorter) block
+    with torch.inference_mode():
+        full = inc.unembed(m, x)
+        got = inc.unembed_at(m, x, cols)
+    rows = torch.arange(7)[:, None]
+    torch.testing.assert_close(got, full[rows, cols], atol=1e-6, rtol=0)
+    # the failing case: another row's columns
+    assert (got - full[rows, cols.roll(1, 0)]).abs().max() > 1e-3
