@@ -66,7 +66,7 @@ class Bench:
     corrupt: torch.Tensor
     answer: torch.Tensor  # [B]
     wrong: torch.Tensor
-    max_memory: int  # bytes, causal-mi's working budget
+    max_memory: int | None  # bytes, causal-mi's working budget (None: the engine's default)
     nnsight_invokes: int = 48
 
     @property

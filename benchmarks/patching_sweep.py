@@ -164,7 +164,7 @@ def setup(directory: str, args, with_hf: bool = True) -> C.Bench:
         torch.tensor([e.corrupt for e in ex], device=dev),
         torch.tensor([e.answer for e in ex], device=dev),
         torch.tensor([e.wrong for e in ex], device=dev),
-        args.max_memory * 2**20,
+        None if args.max_memory is None else int(args.max_memory * 2**20),
         args.nnsight_invokes,
     )
 
@@ -246,7 +246,9 @@ def _probe(args, name: str, family: str) -> tuple[float, float]:
     """(cold, warm) peak memory growth of ``name``'s sweep, in a fresh process."""
     cmd = [sys.executable, __file__, "--dir", args.dir, "--batch", str(args.batch)]
     cmd += ["--length", str(args.length), "--device", args.device, "--families", family]
-    cmd += ["--max-memory", str(args.max_memory), "--memory-probe", name]
+    if args.max_memory is not None:
+        cmd += ["--max-memory", str(args.max_memory)]
+    cmd += ["--memory-probe", name]
     cmd += ["--nnsight-invokes", str(args.nnsight_invokes)]
     cmd += ["--threads", str(torch.get_num_threads())]
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -269,7 +271,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--families", default="head_out,resid_pre")
     ap.add_argument("--contenders", default=",".join(C.NAMES))
-    ap.add_argument("--max-memory", type=int, default=64, help="MiB for causal-mi's sweeps")
+    ap.add_argument(
+        "--max-memory",
+        type=float,
+        help="MiB for causal-mi's sweeps (default: the engine's, scaled to the workload)",
+    )
     ap.add_argument("--nnsight-invokes", type=int, default=48, help="invokers per trace")
     ap.add_argument("--device", default="cpu")
     ap.add_argument(

@@ -189,13 +189,11 @@ def _index(units: list[int]) -> slice | torch.Tensor:
     return torch.tensor(units)
 
 
-def _bytes_per_run(m: inc.Model, B: int, t: int, P: int) -> int:
-    """Peak bytes one run adds to a chunk (activations of ``t`` positions, logits), from
-    the architecture (:func:`causal_mi.engine.budget.run_bytes`)."""
-    from causal_mi.engine.budget import Shape, run_bytes
+def _shape(m: inc.Model):
+    """The :class:`causal_mi.engine.budget.Shape` of the engine's model."""
+    from causal_mi.engine.budget import Shape
 
-    item = m.dtype.itemsize if hasattr(m.dtype, "itemsize") else 4
-    shape = Shape(
+    return Shape(
         d_model=m.d_model,
         n_layers=m.n_layers,
         n_heads=m.n_heads,
@@ -205,7 +203,57 @@ def _bytes_per_run(m: inc.Model, B: int, t: int, P: int) -> int:
         gated=m.layers[0].W_gate is not None,
         d_vocab=m.vocab,
     )
-    return run_bytes(shape, B, t, P, item)
+
+
+def _item(m: inc.Model) -> int:
+    return m.dtype.itemsize if hasattr(m.dtype, "itemsize") else 4
+
+
+def _bytes_per_run(m: inc.Model, B: int, t: int, P: int) -> int:
+    """Peak bytes one run adds to a chunk (activations of ``t`` positions; its logits are
+    formed later, a few rows at a time, see :func:`_scorer`), from the architecture
+    (:func:`causal_mi.engine.budget.resume_bytes`)."""
+    from causal_mi.engine.budget import resume_bytes
+
+    return resume_bytes(_shape(m), B, t, P, _item(m))
+
+
+def _scorer(m: inc.Model, metric_name: str, answer, wrong, clean_lp, budget: int):
+    """score(final [R, d]) -> metric [R] (float64) of final residual streams whose row r
+    belongs to prompt ``r % B``, unembedded in products that fit ``budget``. ``logit_diff``
+    reads two columns a row: only the blocks of the vocabulary that hold them are computed
+    (:func:`causal_mi.engine.incremental.unembed_at`); the other metrics need whole rows
+    of logits, split between a product's logits and their float64 temporaries
+    (:func:`causal_mi.engine.budget.logit_row_bytes` a row)."""
+    from causal_mi.engine.budget import logit_row_bytes
+
+    B, item = answer.shape[0], _item(m)
+    pair = torch.stack([answer, wrong], 1)  # [B, 2]
+    if metric_name == "logit_diff":
+        step, sub = max(1, budget // (2 * B * inc.UNEMBED_BLOCK * item)), 0
+    else:
+        step = max(1, budget // 2 // (m.vocab * item))
+        sub = max(1, budget // 2 // logit_row_bytes(_shape(m), item))
+
+    def score(final: torch.Tensor) -> np.ndarray:
+        prompt = torch.arange(B, device=final.device).repeat(final.shape[0] // B)
+        out = []
+        for lo in range(0, final.shape[0], step):
+            p = prompt[lo : lo + step]
+            if metric_name == "logit_diff":  # the two columns metric_values reads, to the bit
+                logits = inc.unembed_at(m, final[lo : lo + step], pair[p]).double()
+                out.append((logits[:, 0] - logits[:, 1]).cpu().numpy())
+                continue
+            logits = inc.unembed(m, final[lo : lo + step])
+            for a in range(0, logits.shape[0], sub):
+                q = p[a : a + sub]
+                ref = None if clean_lp is None else clean_lp[q]
+                lg = logits[a : a + sub]
+                out.append(metric_values(metric_name, lg, answer[q], wrong[q], ref).numpy())
+            del logits
+        return np.concatenate(out)
+
+    return score
 
 
 def _stage_bytes(m: inc.Model, s: int) -> int:
@@ -269,7 +317,7 @@ def run_sweep(
     metric_name: str,
     base_is_clean: bool,
     layer: int = 0,
-    max_memory: int = 64 * 2**20,
+    max_memory: int | None = None,
     progress=None,
     noise: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None),
 ) -> tuple[list[Run], Result]:
@@ -286,28 +334,43 @@ def run_sweep(
     clean_rec = base if base_is_clean else src
     clean_lp = torch.log_softmax(clean_rec.logits.double(), -1) if metric_name == "kl" else None
 
-    def score(logits: torch.Tensor) -> np.ndarray:
+    def score_logits(logits: torch.Tensor) -> np.ndarray:  # the recorded runs' [2B, vocab]
         n = logits.shape[0] // B
         ref = clean_lp.repeat(n, 1) if clean_lp is not None else None
         return metric_values(metric_name, logits, answer.repeat(n), wrong.repeat(n), ref).numpy()
 
+    if max_memory is None:
+        from causal_mi.engine.budget import sweep_budget
+
+        max_memory = sweep_budget(_shape(m), B, P, _item(m))
+    # every run's final stream at the last position is kept (N B d_model, a small part)
+    # and unembedded after the loops, in products sized to the budget
+    finals = torch.empty(len(runs), B, m.d_model, dtype=m.dtype, device=m.device)
+    work = max(0, max_memory - finals.numel() * _item(m))
+    score = _scorer(m, metric_name, answer, wrong, clean_lp, work)
+
     device = m.device.type
-    values = np.zeros((len(runs), B))
     plan = []
     for bucket in _buckets(m, runs, B, P, device):
         p0 = min(runs[i].p0 for i in bucket)
         order = sorted(bucket, key=lambda i: (runs[i].stage, i))
-        cap = max(1, int(max_memory // _bytes_per_run(m, B, P - p0, P)))
+        cap = max(1, int(work // _bytes_per_run(m, B, P - p0, P)))
         plan += [(p0, order[lo : lo + cap]) for lo in range(0, len(order), cap)]
     for done, (p0, chunk) in enumerate(plan):
         part = [runs[i] for i in chunk]
         stages = [r.stage for r in part]
-        logits = inc.resume(m, base, stages, p0, _builder(family, m, base, src, part, p0))
-        values[chunk] = score(logits.reshape(-1, logits.shape[-1])).reshape(len(chunk), B)
+        build = _builder(family, m, base, src, part, p0)
+        finals[torch.tensor(chunk, device=m.device)] = inc.resume_final(m, base, stages, p0, build)
         flops += B * sum(m.run_flops(s, p0, P) for s in stages)
         if progress is not None:
             progress(done + 1, len(plan))
-    ends = score(torch.cat([clean_rec.logits, (src if base_is_clean else base).logits]))
+    values = score(finals.reshape(-1, m.d_model)).reshape(len(runs), B)
+    if metric_name == "logit_diff":  # the unembedding ran on the answers' blocks only
+        block = inc.UNEMBED_BLOCK
+        starts = {t // block * block for t in answer.tolist() + wrong.tolist()}
+        width = sum(min(a + block, m.vocab) - a for a in starts)
+        flops -= len(runs) * B * 2 * m.d_model * (m.vocab - width)
+    ends = score_logits(torch.cat([clean_rec.logits, (src if base_is_clean else base).logits]))
     result = Result(
         values,
         ends[:B],

@@ -139,7 +139,8 @@ def act_patch(
     layer and first changed position; see :mod:`causal_mi.engine.incremental`),
     ``"hooks"`` one full bridge pass per stacked batch of patches; ``"auto"`` takes the
     incremental engine where the model's architecture allows. ``max_memory`` (bytes) bounds
-    the incremental engine's working memory (default 64 MiB); ``max_rows`` the hook engine's
+    the incremental engine's working memory (default: scaled to the workload, at most 64
+    MiB, :func:`causal_mi.engine.budget.sweep_budget`); ``max_rows`` the hook engine's
     rows per pass. All examples must have one token length."""
     lengths = {e.length for e in task.examples}
     if len(lengths) != 1:
@@ -231,7 +232,7 @@ def _incremental(
             metric_name=metric_name,
             base_is_clean=direction == "ablate",
             layer=layer,
-            max_memory=64 * 2**20 if max_memory is None else max_memory,
+            max_memory=max_memory,
             progress=progress,
             noise=(noise, None) if direction == "restore" else (None, noise),
         )

@@ -153,6 +153,22 @@ def run_bytes(cfg: Any, rows: int, positions: int, length: int, itemsize: int = 
     return rows * (positions * per_pos * itemsize + s.d_vocab * (itemsize + 16))
 
 
+def resume_bytes(cfg: Any, rows: int, positions: int, length: int, itemsize: int = 4) -> int:
+    """Peak bytes one incremental-engine run over ``rows`` prompts adds to a chunk while it
+    recomputes ``positions`` of ``length``: its activations only (the sweep forms logits
+    afterwards, a few rows at a time, bounded by :func:`logit_row_bytes`)."""
+    s = cfg if isinstance(cfg, Shape) else Shape.of(cfg)
+    return rows * positions * position_floats(s, length) * itemsize
+
+
+def logit_row_bytes(cfg: Any, itemsize: int = 4) -> int:
+    """Peak bytes of one row of full-vocabulary logits while a metric reads it: the logits
+    in the weights' dtype, their float64 copy and the metric's float64 temporaries
+    (log-softmax, and for ``kl`` the reference's probabilities and their product)."""
+    s = cfg if isinstance(cfg, Shape) else Shape.of(cfg)
+    return s.d_vocab * (itemsize + 32)
+
+
 def sweep_record_bytes(cfg: Any, length: int, n_examples: int, itemsize: int = 4) -> int:
     """What a sweep keeps for its whole task: the base and source runs' residual stream at
     every stage (after each layer's attention and MLP) and their head outputs (z), and the
@@ -188,3 +204,29 @@ def shape_of(model: Any) -> Shape:
     d_mlp = model.dims.d_mlp or shape.d_mlp
     gated = shape.gated or str(getattr(hf, "model_type", "")) in (*LLAMA_LIKE, "phi3")
     return dataclasses.replace(shape, d_mlp=int(d_mlp), gated=gated)
+
+
+SWEEP_BUDGET_CAP = 64 * 2**20  # the most a default sweep budget grows to (bytes)
+SWEEP_BUDGET_PASSES = 2  # the default sweep budget, in reference forward passes
+
+
+def reference_pass_bytes(cfg: Any, rows: int, length: int, itemsize: int = 4) -> int:
+    """Peak bytes of one plain forward pass over ``rows`` prompts of ``length`` tokens, as a
+    hook library runs it for every patch: every position's activations
+    (:func:`position_floats`) and logits at every position."""
+    s = cfg if isinstance(cfg, Shape) else Shape.of(cfg)
+    return rows * length * (position_floats(s, length) + s.d_vocab) * itemsize
+
+
+def sweep_budget(cfg: Any, rows: int, length: int, itemsize: int = 4) -> int:
+    """The default working budget of a sweep over ``rows`` prompts of ``length`` tokens:
+    :data:`SWEEP_BUDGET_PASSES` reference forward passes (:func:`reference_pass_bytes`),
+    at most :data:`SWEEP_BUDGET_CAP`. Scaled to the workload so that a small one (one short
+    prompt) does not stack runs into a working set many times what patching it one pass at
+    a time would hold; a large one is capped, since past a few hundred rows per product
+    stacking more gains nothing. Measured (``benchmarks/RESULTS.md``, "Llama-shaped model"):
+    at one prompt of 4 tokens on a 123M Llama shape this keeps a sweep's peak memory growth
+    below transformer_lens' (three passes' worth did not), and on GPT-2's shape at 2 x 8
+    sweeps are no slower than under the former fixed 64 MiB."""
+    budget = SWEEP_BUDGET_PASSES * reference_pass_bytes(cfg, rows, length, itemsize)
+    return min(SWEEP_BUDGET_CAP, budget)

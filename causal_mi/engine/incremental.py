@@ -305,7 +305,18 @@ Build = Callable[[int, int, int], torch.Tensor]
 
 
 def resume(m: Model, base: Record, stages: list[int], p0: int, build: Build) -> torch.Tensor:
-    """Logits [N, B, vocab] at the last position of N patched runs on ``base``.
+    """Logits [N, B, vocab] at the last position of N patched runs on ``base`` (the
+    unembedding of :func:`resume_final`)."""
+    final = resume_final(m, base, stages, p0, build)
+    N, B, d = final.shape
+    return unembed(m, final.reshape(N * B, d)).view(N, B, -1)
+
+
+def resume_final(m: Model, base: Record, stages: list[int], p0: int, build: Build) -> torch.Tensor:
+    """The final residual stream [N, B, d] at the last position of N patched runs on
+    ``base``, before the final norm: what the unembedding reads. The caller unembeds it in
+    products sized to its budget, so the full-vocabulary logits of every run of a chunk are
+    never held at once.
 
     Run i joins at ``stages[i]`` (ascending) with a stream that equals the base stream before
     position ``p0``; everything from its stage on is recomputed for positions ``>= p0``. In a
@@ -354,7 +365,38 @@ def resume(m: Model, base: Record, stages: list[int], p0: int, build: Build) -> 
             x = x + mlp(m, layer, read)[2]
             pre = None
         active = x.view(n, B, -1, d)
-    return unembed(m, active[:, :, -1].reshape(N * B, -1)).view(N, B, -1)
+    return active[:, :, -1]
+
+
+# Width of the aligned blocks of vocabulary columns :func:`unembed_at` computes. A block of
+# the product is the full product's columns to the bit where the BLAS computes each output
+# with the same kernel whatever the width (MKL: from 16 columns on, at every row count
+# 1-71 measured); narrower products take other kernels and differ by ~1e-6.
+UNEMBED_BLOCK = 256
+
+
+def unembed_at(m: Model, last: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Logits [R, k] of the final residual stream ``last`` [R, d] at row r's own token ids
+    ``cols[r]`` [R, k]: :func:`unembed` computed only for the aligned blocks of
+    :data:`UNEMBED_BLOCK` vocabulary columns that hold one of the ids, so the
+    full-vocabulary logits are never formed (a metric reading two tokens per row needs two
+    blocks a prompt, not 32,000 columns)."""
+    w = m.w
+    ids = cols.tolist()
+    starts = sorted({t // UNEMBED_BLOCK * UNEMBED_BLOCK for row in ids for t in row})
+    x = blocks.norm(w.ln_final, last)
+    parts, offset, width = [], {}, 0
+    for a in starts:
+        e = min(a + UNEMBED_BLOCK, m.vocab)
+        parts.append(blocks.linear(x, w.W_U[:, a:e], None if w.b_U is None else w.b_U[a:e]))
+        offset[a], width = width, width + e - a
+    logits = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+    if w.final_softcap is not None:
+        logits = torch.tanh(logits / w.final_softcap) * w.final_softcap
+    B = UNEMBED_BLOCK
+    where = [[offset[t // B * B] + t % B for t in row] for row in ids]
+    rows = torch.arange(len(ids), device=last.device)[:, None]
+    return logits[rows, torch.tensor(where, device=last.device)]
 
 
 def incremental_model(loaded) -> Model:
