@@ -94,7 +94,12 @@ def test_estimate_bounds_the_measured_peak_within_a_factor_2(family, length, tmp
     # in a clean-clone run (GPT-2, 64 tokens), 3.2 MB or less in others; hence the 10%
     assert measured <= 1.1 * estimate and estimate <= 2 * measured, (estimate, measured)
     # the failing case: an estimate blind to the MLP's width falls below the real peak
-    blind = dataclasses.replace(shape, d_mlp=0)
+    # (at 256 tokens a grouped-query Llama's peak is its score matrices, one per query
+    # head, and the MLP is within measurement noise of nothing: blind it to the heads there)
+    if (family, length) == ("llama", 256):
+        blind = dataclasses.replace(shape, n_heads=1, n_kv_heads=1)
+    else:
+        blind = dataclasses.replace(shape, d_mlp=0)
     assert row_bytes(blind, length) < measured
 
 
