@@ -127,8 +127,10 @@ def fingerprint() -> tuple:
 
 
 def model_directory(ref: str, base_dir: Path) -> Path | None:
-    """The local directory a model reference loads from, or None (a hub id, or a reference
-    that does not resolve: then loading it reports the problem)."""
+    """The local directory a model reference loads from (``zoo:`` / ``path:`` / a local
+    ``hf:``), holding a config.json, or None (a hub id, or a reference that does not
+    resolve: then loading it reports the problem). Also what
+    :func:`causal_mi.models.loading.local_config` reads."""
     scheme, _, name = ref.partition(":")
     if scheme == "zoo":
         d = _ZOO_MODELS / name

@@ -136,7 +136,7 @@ def _stages(hyp: ResolvedHypothesis, targets: list) -> tuple[dict, dict]:
 def declare_runs(hyp: ResolvedHypothesis, runs) -> None:
     """Declare what :func:`decompose` reads: the decompositions' runs and every chain's."""
     stage0, stage1 = _stages(hyp, _targets(hyp))
-    steps = [c for batch in _chain_steps(hyp)[0] for c, _ in batch]
+    steps = [c for batch in _chain_steps(hyp, _chains(hyp)[0]) for c, _ in batch]
     conds = [*stage0.values(), *stage1.values(), *steps]
     if conds:
         runs.declare("graph: mediation decomposition", conds)
@@ -239,14 +239,12 @@ def _chains(hyp: ResolvedHypothesis) -> tuple[list[tuple[Site, ...]], int]:
     return ranked[:MAX_CHAINS], len(out)
 
 
-def _chain_steps(hyp: ResolvedHypothesis) -> tuple[list[list[tuple[Condition, tuple]]], int]:
+def _chain_steps(hyp: ResolvedHypothesis, chains: list) -> list[list[tuple[Condition, tuple]]]:
     """The runs of the path-specific effects, step by step: at step j, one condition per
     chain still going (its j-th node set from the previous step's record, every other
-    declared component clean), with its owner ``(chain index, final step)``; and how many
-    chains the graph has."""
+    declared component clean), with its owner ``(chain index, final step)``."""
     src = ABLATION_SOURCE[hyp.spec.ablation]
     circuit = hyp.circuit
-    chains, found = _chains(hyp)
     before: dict[int, Condition] = {}  # chain index -> its previous step's condition
     batches = []
     for j in range(max((len(c) for c in chains), default=1) - 1):
@@ -268,7 +266,7 @@ def _chain_steps(hyp: ResolvedHypothesis) -> tuple[list[list[tuple[Condition, tu
             record = _record((nxt,), step) if nxt is not None else ()
             batch.append((replace(step, record=record), (ci, nxt is None)))
         batches.append(batch)
-    return batches, found
+    return batches
 
 
 def _paths(hyp, engine: Engine, task: Task, fn) -> tuple[tuple[PathEffect, ...], int, int]:
@@ -278,7 +276,7 @@ def _paths(hyp, engine: Engine, task: Task, fn) -> tuple[tuple[PathEffect, ...],
     chains, found = _chains(hyp)
     if not chains:
         return (), 0, found
-    batches, _ = _chain_steps(hyp)
+    batches = _chain_steps(hyp, chains)
     recorded: dict = {}
     last: dict[int, tuple] = {}  # chain index -> (run result, row of its final condition)
     conditions = 0

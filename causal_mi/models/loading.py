@@ -237,13 +237,10 @@ def load_model(
 def local_config(ref: str, base_dir: Path | None = None) -> dict | None:
     """The config.json of a ``zoo:`` model or a local ``path:`` / ``hf:`` directory, read
     without loading the model (None where there is none to read)."""
-    scheme, _, name = ref.partition(":")
-    base = base_dir or Path.cwd()
-    if scheme == "zoo":
-        directory = ZOO_DIR / name
-    elif scheme in ("path", "hf"):
-        directory = Path(name) if Path(name).is_absolute() else base / name
-    else:
+    from causal_mi.reuse import model_directory
+
+    directory = model_directory(ref, base_dir or Path.cwd())
+    if directory is None:
         return None
     try:
         return json.loads((directory / "config.json").read_text())

@@ -131,24 +131,25 @@ def resample_indices(n: int, n_boot: int, seed: int):
     every quantity of a file, so replicates are paired across quantities."""
     if n * n_boot <= _KEEP_INDICES:  # drawn once for the file's quantities, kept read-only
         yield from _kept_indices(n, n_boot, seed)
-        return
-    rng = np.random.default_rng(seed)
-    for lo in range(0, n_boot, 1000):
-        yield rng.integers(0, n, size=(min(n_boot, lo + 1000) - lo, n))
+    else:
+        yield from _draw(n, n_boot, seed)
 
 
 _KEEP_INDICES = 4_000_000  # index cells (32 MB) kept for reuse by the next quantity
 
 
+def _draw(n: int, n_boot: int, seed: int):
+    rng = np.random.default_rng(seed)
+    for lo in range(0, n_boot, 1000):
+        yield rng.integers(0, n, size=(min(n_boot, lo + 1000) - lo, n))
+
+
 @lru_cache(maxsize=4)
 def _kept_indices(n: int, n_boot: int, seed: int) -> tuple[np.ndarray, ...]:
-    rng = np.random.default_rng(seed)
-    blocks = []
-    for lo in range(0, n_boot, 1000):
-        block = rng.integers(0, n, size=(min(n_boot, lo + 1000) - lo, n))
+    blocks = tuple(_draw(n, n_boot, seed))
+    for block in blocks:
         block.setflags(write=False)
-        blocks.append(block)
-    return tuple(blocks)
+    return blocks
 
 
 def _jackknife_accel(num: np.ndarray, den: np.ndarray) -> float:

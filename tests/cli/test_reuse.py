@@ -12,13 +12,9 @@ from typer.testing import CliRunner
 
 from causal_mi import pipeline, reuse
 from causal_mi.cli import app
+from tests.cli.test_integration import PAIRS as INTEGRATION_PAIRS
 
-PAIRS = [
-    ("w1 w2 w3 w4 w1 w2", "w5 w6 w7 w8 w1 w2", "w3", "w7"),
-    ("w9 w10 w11 w9 w10", "w12 w13 w14 w9 w10", "w11", "w14"),
-    ("w2 w4 w6 w8 w2 w4", "w1 w3 w5 w7 w2 w4", "w6", "w5"),
-    ("w20 w21 w22 w20 w21", "w23 w24 w25 w20 w21", "w22", "w25"),
-] * 3
+PAIRS = INTEGRATION_PAIRS[:4] * 3  # the integration test's pairs
 
 HYP = """version: 1
 name: reuse
