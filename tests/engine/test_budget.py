@@ -93,13 +93,12 @@ def test_estimate_bounds_the_measured_peak_within_a_factor_2(family, length, tmp
     # ~3% of a row's cost over 32 rows: measured 3.38 MB against an estimate of 3.28 MB once
     # in a clean-clone run (GPT-2, 64 tokens), 3.2 MB or less in others; hence the 10%
     assert measured <= 1.1 * estimate and estimate <= 2 * measured, (estimate, measured)
-    # the failing case: an estimate blind to the MLP's width falls below the real peak
-    # (at 256 tokens a grouped-query Llama's peak is its score matrices, one per query
-    # head, and the MLP is within measurement noise of nothing: blind it to the heads there)
-    if (family, length) == ("llama", 256):
-        blind = dataclasses.replace(shape, n_heads=1, n_kv_heads=1)
-    else:
-        blind = dataclasses.replace(shape, d_mlp=0)
+    # the failing case: an estimate that counts the residual stream only (blind to the
+    # attention's heads and the MLP's width) falls below the real peak. Blinding one part
+    # alone is not a robust failing case: the RSS mark moves by ~7% between runs, and which
+    # part dominates depends on the length (a clean-clone run measured 7.13 MB against
+    # 7.60 MB for a head-blind estimate of the Llama at 256 tokens; 3x margin here)
+    blind = dataclasses.replace(shape, n_heads=1, n_kv_heads=1, d_mlp=0)
     assert row_bytes(blind, length) < measured
 
 
