@@ -61,6 +61,7 @@ from causal_mi.models.loading import LoadedModel
 from causal_mi.spec.resolve import ResolvedHypothesis
 from causal_mi.spec.sites import Site, format_site
 from causal_mi.stats.bootstrap import Estimate
+from causal_mi.stats.frames import object_labels
 from causal_mi.tasks.base import Task
 
 KINDS = ("indirect", "direct", "total")
@@ -183,7 +184,8 @@ class Target:
 @contextmanager
 def quiet_dowhy() -> Iterator[None]:
     """Silence the warnings DoWhy's estimators are known to raise, by class name (and the
-    residual diagnostics' floating-point warnings, by module); others still surface."""
+    residual diagnostics' floating-point warnings, by module); others still surface. Frames
+    made inside keep Python-string labels (:func:`causal_mi.stats.frames.object_labels`)."""
     import importlib
     import logging
 
@@ -199,7 +201,8 @@ def quiet_dowhy() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r"`kurtosistest` p-value may be inaccurate")
         log.setLevel(logging.ERROR)
         try:
-            yield
+            with object_labels():
+                yield
         finally:
             log.setLevel(level)
 
@@ -302,12 +305,13 @@ def check_quantity(
         kind_used, note = "total", note or f"no mediator: {kind} equals total here"
     else:
         kind_used = kind
-    frame = data.frame()
-    if "M" in frame.columns:
-        design = np.c_[np.ones(len(frame)), frame["T"].to_numpy(), frame["M"].to_numpy()]
+    if data.m0 is not None and data.m1 is not None:
+        t = np.r_[np.zeros(len(data.m0)), np.ones(len(data.m1))]
+        design = np.c_[np.ones(len(t)), t, np.r_[data.m0, data.m1]]
         if np.linalg.matrix_rank(design) < 3:
             note = "; ".join(x for x in (note, RANK_NOTE) if x)
     with quiet_dowhy():
+        frame = data.frame()  # inside: its labels as Python strings (stats/frames.py)
         value, identified, estimate = _fit(frame, kind_used)
         refutations = _refute(frame, kind_used, identified, estimate, gap, seed, simulations)
     dowhy = -value / gap

@@ -41,6 +41,7 @@ from causal_mi.effects.measure import Measurement, claim_label, mediators_of
 from causal_mi.graph.nodes import CLEAN, LOGITS, NodeData, do
 from causal_mi.spec.resolve import ResolvedHypothesis
 from causal_mi.spec.sites import Site, format_site
+from causal_mi.stats.frames import object_labels
 
 ABSTRACTION_FLOOR = 0.1  # fraction of G
 TOLERANCE_RULE = "max(0.1, 2 x the half-width of the interventional interval), fraction of G"
@@ -123,7 +124,8 @@ def quiet_gcm() -> Iterator[None]:
             gcm.config.disable_progress_bars()
             jobs, gcm.config.default_n_jobs = gcm.config.default_n_jobs, 1
             try:
-                yield
+                with object_labels():  # frames made inside: Python-string labels
+                    yield
             finally:
                 gcm.config.default_n_jobs = jobs
         finally:
