@@ -18,7 +18,7 @@ def test_labels_are_objects_inside_and_the_default_outside():
         assert pd.DataFrame({"T": [0, 1]}).columns.dtype == object
     after = pd.DataFrame({"T": [0, 1]}).columns.dtype
     assert after == default
-    assert str(default) != "object"  # pandas 3: Arrow-backed strings by default (the case it changes)
+    assert str(default) != "object"  # pandas 3: Arrow-backed labels (the case it changes)
 
 
 def _data(seed: int) -> MediationData:
