@@ -431,8 +431,7 @@ def _mediator_condition(t: Target, src: str) -> Condition:
         cells.setdefault(hook_point(m).name, set()).update(cells_of(m))
     ablated = Condition("clean", site_patches([t.treatment], src))
     patches = tuple(
-        Patch(h, f"recorded:{record_key(ablated, h)}", frozenset(c))
-        for h, c in sorted(cells.items())
+        Patch.from_recording(h, record_key(ablated, h), c) for h, c in sorted(cells.items())
     )
     return Condition("clean", patches, label=_mediator_key(t))
 

@@ -147,7 +147,7 @@ def indirect(a: Site, b: Site, ablation: str, label: str) -> Quantity:
     name = _key("rec", format_site(a), a.pos, ablation, "->", format_site(b))
     pre = replace(ablated, record=((rec, hook),), label=name)
     k = _key("nie", name, b.pos)
-    cond = Condition("clean", (Patch(hook, f"recorded:{rec}", cells_of(b)),), label=k)
+    cond = Condition("clean", (Patch.from_recording(hook, rec, cells_of(b)),), label=k)
     return Quantity(label, {k: cond}, Numerator(CLEAN, k), stage=1, prerequisites={rec: pre})
 
 

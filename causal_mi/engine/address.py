@@ -3,7 +3,7 @@
 A condition's address is its base input, patches and edge plan, serialised canonically; its
 ``label`` and the names it records under are not part of it. A recording (one hook's values
 under one condition) is named by the address of the condition that makes it and the hook
-(:func:`record_key`), and a later condition reads it through a ``recorded:<name>`` source,
+(:func:`record_key`), and a later condition reads it through a ``recorded`` source naming it,
 so that name is content too: equal recordings made by different stages are one, and a
 condition reading a recording of another intervention has another address, however the
 stage that declared it numbers its work. The run cache (:mod:`causal_mi.engine.cache`)

@@ -181,7 +181,7 @@ def bucket_keys(conds: Sequence[Condition], ex_keys: Sequence[str]) -> list[str]
         sources = {p.source for p in c.patches}
         if c.edges is not None:
             sources.add(c.edges.source)
-        if "mean" in sources or any(s.startswith("recorded:") for s in sources):
+        if "mean" in sources or "recorded" in sources:
             key = f"{key}@{bucket}"
         out.append(key)
     return out

@@ -17,7 +17,7 @@ from causal_mi.models.adapter import HookPoint, hook_point
 from causal_mi.spec.resolve import ModelDims
 from causal_mi.spec.sites import Kind, Site
 
-SOURCES = ("clean", "corrupt", "mean", "zero")
+SOURCES = ("clean", "corrupt", "mean", "zero", "recorded")
 ABLATION_SOURCE = {"resample": "corrupt", "mean": "mean", "zero": "zero"}
 
 Cell = tuple[int | None, int | None]  # (position or None = all, channel or None = all)
@@ -28,8 +28,9 @@ class Patch:
     """Replace ``cells`` of hook ``hook`` with values from ``source``.
 
     ``source`` is one of ``clean`` / ``corrupt`` (the same example's run), ``mean`` (mean over
-    the task's corrupt prompts of the same length, per position), ``zero``, or
-    ``recorded:<key>`` (values recorded by an earlier condition).
+    the task's corrupt prompts of the same length, per position), ``zero``, or ``recorded``
+    (the values an earlier condition recorded under the name ``recording``; see
+    :meth:`from_recording`).
     """
 
     hook: str
@@ -38,6 +39,19 @@ class Patch:
     complement: bool = False
     read: str = ""  # hook whose cached values are the source (default: ``hook``)
     minus: str = ""  # hook of the same pass subtracted from the source (resid_mid)
+    recording: str = ""  # the recording a ``recorded`` source reads (its content name)
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"patch source {self.source!r}; valid: {', '.join(SOURCES)}")
+        if (self.source == "recorded") != bool(self.recording):
+            raise ValueError("a recorded source names its recording, and only it does")
+
+    @classmethod
+    def from_recording(cls, hook: str, recording: str, cells: Iterable[Cell]) -> Patch:
+        """Set ``cells`` of ``hook`` to the values recorded under ``recording`` (a name
+        :func:`causal_mi.engine.address.record_key` gives)."""
+        return cls(hook, "recorded", frozenset(cells), recording=recording)
 
     @property
     def read_hook(self) -> str:

@@ -192,8 +192,8 @@ def _source(p: Patch, base: str, b, lo: int, hi: int, cache: dict, recorded: dic
     if p.source == "mean":
         v = cache["mean"][p.read_hook]
         return (v.transpose(1, 2) if pattern else v), "corrupt"
-    if p.source.startswith("recorded:"):
-        v = recorded[p.source.split(":", 1)[1]][b.key][lo:hi]
+    if p.source == "recorded":
+        v = recorded[p.recording][b.key][lo:hi]
         return (v.transpose(1, 2) if pattern else v), base
     v = cache[p.source][p.read_hook][lo:hi]
     return (v.transpose(1, 2) if pattern else v), p.source

@@ -467,8 +467,8 @@ class Engine:
             elif p.source == "mean":
                 value = _per_query_head(cache["mean"][self._hook(p.read_hook)], act_rows)
                 value = value.expand_as(act_rows)
-            elif p.source.startswith("recorded:"):
-                value = recorded[p.source.split(":", 1)[1]][b.key][e_lo:e_hi]
+            elif p.source == "recorded":
+                value = recorded[p.recording][b.key][e_lo:e_hi]
             else:
                 value = cache[p.source][self._hook(p.read_hook)][e_lo:e_hi]
             value = _per_query_head(value, act_rows)

@@ -90,8 +90,8 @@ class RunPlan:
                 raise ValueError(f"condition {conds[k].label or k} reads its own recording")
             p = 0
             for patch in conds[k].patches:
-                if patch.source.startswith("recorded:"):
-                    name = patch.source.split(":", 1)[1]
+                if patch.source == "recorded":
+                    name = patch.recording
                     if name not in producer:
                         raise ValueError(
                             f"condition {conds[k].label or k} reads recording {name}, which "
@@ -190,9 +190,4 @@ class RunPlan:
 def _records_for(k: str, conds: dict[str, Condition], available: dict[str, Condition]) -> bool:
     """Whether condition ``k`` (outside ``conds``) makes a recording one of ``conds`` reads."""
     names = {name for name, _ in available[k].record}
-    return any(
-        p.source.split(":", 1)[1] in names
-        for c in conds.values()
-        for p in c.patches
-        if p.source.startswith("recorded:")
-    )
+    return any(p.recording in names for c in conds.values() for p in c.patches if p.recording)

@@ -95,8 +95,7 @@ def _from_record(sites: tuple[Site, ...], producer: Condition) -> tuple[Patch, .
     for s in sites:
         cells.setdefault(hook_point(s).name, set()).update(cells_of(s))
     return tuple(
-        Patch(h, f"recorded:{record_key(producer, h)}", frozenset(c))
-        for h, c in sorted(cells.items())
+        Patch.from_recording(h, record_key(producer, h), c) for h, c in sorted(cells.items())
     )
 
 

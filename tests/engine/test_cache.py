@@ -180,9 +180,7 @@ def test_a_recording_is_named_by_its_content():
     assert record_key(a, hook) != record_key(other, hook)  # another intervention
     assert record_key(a, hook) != record_key(a, "blocks.1.attn.hook_v")
     reads = [
-        Condition(
-            "clean", (Patch(hook, f"recorded:{record_key(p, hook)}", frozenset({(None, 3)})),)
-        )
+        Condition("clean", (Patch.from_recording(hook, record_key(p, hook), {(None, 3)}),))
         for p in (a, other)
     ]
     assert condition_key(reads[0]) != condition_key(reads[1])

@@ -26,8 +26,8 @@ def _ablate(site: str, label: str = "") -> Condition:
 
 
 def _reads(producer: Condition) -> Condition:
-    src = f"recorded:{record_key(producer, HOOK)}"
-    return Condition("clean", (Patch(HOOK, src, frozenset({(None, 3)})),))
+    patch = Patch.from_recording(HOOK, record_key(producer, HOOK), {(None, 3)})
+    return Condition("clean", (patch,))
 
 
 def test_conditions_are_one_by_content_and_phased_by_what_they_read():
@@ -127,3 +127,15 @@ def test_plan_runs_prints_the_plan_without_running_it(passes):
     assert f"run plan {digest}" in r.output
     assert "DoWhy cross-check" in r.output and "(gated)" in r.output
     assert passes == {"plan": 0, "stages": 0}
+
+
+def test_a_patch_source_is_typed_not_parsed():
+    read = _reads(_ablate("L0H1"))
+    (patch,) = read.patches
+    assert patch.source == "recorded" and patch.recording.startswith("rec:")
+    with pytest.raises(ValueError, match="valid: clean, corrupt, mean, zero, recorded"):
+        Patch(HOOK, f"recorded:{patch.recording}", frozenset())  # the old string form
+    with pytest.raises(ValueError, match="names its recording"):
+        Patch(HOOK, "recorded", frozenset())
+    with pytest.raises(ValueError, match="names its recording"):
+        Patch(HOOK, "corrupt", frozenset(), recording=patch.recording)
