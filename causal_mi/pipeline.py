@@ -127,7 +127,9 @@ def passed(ctx: ReportContext) -> bool:
     return ctx.passed
 
 
-def declare(prep: Prepared, *, ablation_check: bool = False, dowhy: bool = True):
+def declare(
+    prep: Prepared, *, ablation_check: bool = False, dowhy: bool = True, views: bool = False
+):
     """The run plan of one verify (:class:`~causal_mi.engine.runplan.RunPlan`): what every
     stage :func:`evaluate` runs will read, declared before anything runs."""
     from causal_mi.effects import crosscheck as xc
@@ -148,6 +150,10 @@ def declare(prep: Prepared, *, ablation_check: bool = False, dowhy: bool = True)
         check.declare_runs(prep.properties, prep.variables, hyp.spec.ablation, runs)
     if dowhy:
         xc.declare_runs(hyp, runs)
+    if views:
+        from causal_mi.analysis import views as drawn
+
+        drawn.declare_runs(hyp, prep.model, prep.task, runs)
     return runs
 
 
@@ -173,10 +179,12 @@ def evaluate(
     from causal_mi.graph.analysis import analyse, wanted
 
     cache = RunCache(checkpoint_dir)  # every stage reads and extends the same runs
-    runs = declare(prep, ablation_check=ablation_check, dowhy=dowhy)
+    runs = declare(prep, ablation_check=ablation_check, dowhy=dowhy, views=views)
     engine = Engine(prep.model, max_rows=max_rows, progress=progress, cache=cache)
     fn = metric(hyp.spec.metric)
-    runs.execute(engine, prep.task, fn)  # every run of every stage, each once
+    from causal_mi.effects.sweep import run_family
+
+    runs.execute(engine, prep.task, fn, sweeps=run_family)  # every stage's runs, each once
     m = measure(hyp, prep.model, prep.task, max_rows=max_rows, cache=cache)
     graph = (
         analyse(hyp, prep.model, prep.task, m, max_rows=max_rows, full=dowhy, cache=cache)
@@ -204,7 +212,7 @@ def evaluate(
     if views:
         from causal_mi.analysis.views import compute
 
-        drawn = compute(hyp, prep.model, prep.task, max_rows=max_rows)
+        drawn = compute(hyp, prep.model, prep.task, max_rows=max_rows, engine=engine)
     return ReportContext(
         verdict,
         m,

@@ -42,10 +42,8 @@ def show_runs(file: Path, device: str) -> int:
     from causal_mi import pipeline
 
     prep = pipeline.prepare(file, device=device)
-    runs = pipeline.declare(prep, ablation_check=True, dowhy=True)
+    runs = pipeline.declare(prep, ablation_check=True, dowhy=True, views=True)
     typer.echo(runs.describe())
     n = len(prep.task)
-    typer.echo(
-        f"  on {n} examples: {len(runs.conditions()) * n} cells, plus the clean and corrupt runs"
-    )
+    typer.echo(f"  on {n} examples: {runs.cells(n)} cells, plus the clean and corrupt runs")
     return EXIT_OK

@@ -65,9 +65,12 @@ class PatchSweep:
         return df
 
 
-def _conditions(
-    family: str, model: LoadedModel, length: int, direction: str, layer: int
+def sweep_conditions(
+    family: str, model: LoadedModel, length: int, direction: str, layer: int = 0
 ) -> tuple[list[Condition], list[tuple[int, ...]], tuple[int, ...]]:
+    """The conditions of a sweep of ``family`` over prompts of ``length`` tokens, each
+    index's grid coordinates, and the grid's shape. Both executors compute exactly these
+    conditions (the incremental engine in this order), so their cells share addresses."""
     d = model.dims
     base, source = ("corrupt", "clean") if direction == "restore" else ("clean", "corrupt")
     conds, index = [], []
@@ -132,6 +135,7 @@ def act_patch(
     max_memory: int | None = None,
     method: str = "auto",
     progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> PatchSweep:
     """Patch every index of ``family`` (``neurons`` sweeps the neurons of ``layer``).
 
@@ -141,7 +145,11 @@ def act_patch(
     incremental engine where the model's architecture allows. ``max_memory`` (bytes) bounds
     the incremental engine's working memory (default: scaled to the workload, at most 64
     MiB, :func:`causal_mi.engine.budget.sweep_budget`); ``max_rows`` the hook engine's
-    rows per pass. All examples must have one token length."""
+    rows per pass. All examples must have one token length.
+
+    ``engine``: read and extend that engine's run cache (a verify's run plan shares one):
+    cells it holds are not computed again, whichever executor computed them, and the
+    incremental engine's cells are stored there under the conditions' addresses."""
     lengths = {e.length for e in task.examples}
     if len(lengths) != 1:
         raise ValueError(f"a sweep needs prompts of one token length; got {sorted(lengths)}")
@@ -161,16 +169,24 @@ def act_patch(
         raise ValueError(f"'{family}' needs MLPs; this model is attention-only")
     length = lengths.pop()
     t0 = time.perf_counter()
+    conds, index, shape = sweep_conditions(family, model, length, direction, layer)
     if method != "hooks":
         why = _incremental_unavailable(model, task, family)
         if why is None:
-            return _incremental(
-                model, task, family, direction, metric_name, layer, max_memory, progress
-            )
-        if method == "incremental":
+            if engine is not None and _saved(engine, task, conds, metric_name) is not None:
+                method = "hooks"  # every cell is in the run cache: read it back
+            else:
+                s = _incremental(
+                    model, task, family, direction, metric_name, layer, max_memory, progress
+                )
+                if engine is not None:
+                    _store(engine, task, conds, metric_name, s)
+                return s
+        elif method == "incremental":
             raise ValueError(f"the incremental engine cannot run this sweep: {why}")
-    conds, index, shape = _conditions(family, model, length, direction, layer)
-    r = Engine(model, max_rows=max_rows, progress=progress).run(task, conds, metric(metric_name))
+    if engine is None:
+        engine = Engine(model, max_rows=max_rows, progress=progress)
+    r = engine.run(task, conds, metric(metric_name))
     grid = r.values.mean(axis=1).reshape(shape)
     return PatchSweep(
         family,
@@ -184,6 +200,36 @@ def act_patch(
         clean_values=r.clean,
         corrupt_values=r.corrupt,
     )
+
+
+def _cells(engine: Engine, task: Task, conds: list[Condition], metric_name: str):
+    """The run-cache scope, condition keys (the baselines' last) and example keys."""
+    from causal_mi.engine.cache import bucket_keys, example_key
+
+    ckpt = engine._cache(task, metric(metric_name))
+    ex_keys = [example_key(e) for e in task.examples]
+    keys = bucket_keys([*conds, Condition("clean"), Condition("corrupt")], ex_keys)
+    return ckpt, keys, ex_keys
+
+
+def _saved(engine: Engine, task: Task, conds: list[Condition], metric_name: str):
+    """The cached values of every condition and both baselines, or None."""
+    ckpt, keys, ex_keys = _cells(engine, task, conds, metric_name)
+    if ckpt is None:
+        return None
+    hit = ckpt.lookup(keys, ex_keys, [()] * len(keys))
+    return None if hit is None else hit[0]
+
+
+def _store(engine: Engine, task: Task, conds: list[Condition], metric_name: str, s) -> None:
+    """Save an incremental sweep's per-example values (and its baselines) as cells."""
+    import torch
+
+    ckpt, keys, ex_keys = _cells(engine, task, conds, metric_name)
+    if ckpt is None:
+        return
+    values = np.concatenate([s.per_example, s.clean_values[None], s.corrupt_values[None]])
+    ckpt.store(keys, ex_keys, torch.from_numpy(values.astype(np.float64)), [()] * len(keys), {})
 
 
 def _incremental_unavailable(model: LoadedModel, task: Task, family: str) -> str | None:
@@ -236,7 +282,7 @@ def _incremental(
             progress=progress,
             noise=(noise, None) if direction == "restore" else (None, noise),
         )
-    index = [x.coords for x in runs]  # the order of _conditions (the tests hold them equal)
+    index = [x.coords for x in runs]  # the order of sweep_conditions (tests hold them equal)
     shape = tuple(max(c) + 1 for c in zip(*index, strict=True))
     return PatchSweep(
         family,

@@ -64,8 +64,11 @@ def sweep(
     seed: int = 0,
     max_rows: int = 256,
     progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> Sweep:
-    """``effect`` or ``restore`` of every head (``kind="head"``) or MLP (``kind="mlp"``)."""
+    """``effect`` or ``restore`` of every head (``kind="head"``) or MLP (``kind="mlp"``).
+    ``engine``: read and extend its run cache (see
+    :func:`~causal_mi.effects.patching.act_patch`)."""
     d = model.dims
     if kind == "head":
         sites = [Site(Kind.HEAD, layer, h) for layer in range(d.n_layers) for h in range(d.n_heads)]
@@ -86,15 +89,17 @@ def sweep(
     if kind == "head" and (quantity == "restore" or ablation == "resample"):
         # one patch per head from the paired run: the incremental engine's head_out sweep
         direction = "restore" if quantity == "restore" else "ablate"
-        per, clean, corrupt = _paired(model, task, "head_out", direction, metric_name, max_rows)
+        per, clean, corrupt = _paired(
+            model, task, "head_out", direction, metric_name, max_rows, engine=engine
+        )
         nums = [clean - p if quantity == "effect" else p - corrupt for p in per]
         den = clean - corrupt
     else:
         conds = {k: c for q in qs for k, c in q.conditions.items()}
         keys = list(conds)
-        r = Engine(model, max_rows=max_rows, progress=progress).run(
-            task, [conds[k] for k in keys], metric(metric_name)
-        )
+        if engine is None:
+            engine = Engine(model, max_rows=max_rows, progress=progress)
+        r = engine.run(task, [conds[k] for k in keys], metric(metric_name))
         values = {k: r.values[i] for i, k in enumerate(keys)}
         nums = [q.numerator(r.clean, r.corrupt, values) for q in qs]
         den = r.clean - r.corrupt
@@ -114,6 +119,7 @@ def resid_sweep(
     max_examples: int = 32,
     max_rows: int = 256,
     progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """restore(L<l>.resid_pre at position p) for every layer and position: the causal-tracing
     map of where the clean information sits. Uses the examples of the most common length
@@ -121,13 +127,15 @@ def resid_sweep(
     position labels (tokens of the first example)."""
     lengths = [e.length for e in task.examples]
     length = max(set(lengths), key=lengths.count)
-    exs = tuple(e for e in task.examples if e.length == length)[:max_examples]
-    aligned = tuple(e for e in exs if len(e.corrupt) == length)
-    if not aligned:  # prompts of different lengths: no position-by-position map
-        return np.full((model.dims.n_layers, length), np.nan), model.tokens.show(list(exs[0].clean))
-    exs = aligned
+    chosen = resid_examples(task, max_examples)
+    if not chosen:  # prompts of different lengths: no position-by-position map
+        first = next(e for e in task.examples if e.length == length)
+        return np.full((model.dims.n_layers, length), np.nan), model.tokens.show(list(first.clean))
+    exs = tuple(task.examples[i] for i in chosen)
     sub = Task(task.name, exs)
-    per, clean, corrupt = _paired(model, sub, "resid_pre", "restore", metric_name, max_rows)
+    per, clean, corrupt = _paired(
+        model, sub, "resid_pre", "restore", metric_name, max_rows, engine=engine
+    )
     g = (clean - corrupt).mean()
     grid = ((per - corrupt).mean(axis=1) / g if g else np.full(len(per), np.nan)).reshape(
         model.dims.n_layers, length
@@ -135,8 +143,40 @@ def resid_sweep(
     return grid, model.tokens.show(list(exs[0].clean))
 
 
+def resid_examples(task: Task, max_examples: int = 32) -> tuple[int, ...]:
+    """Which examples :func:`resid_sweep` maps: the first ``max_examples`` of the most
+    common token length, less those whose corrupt prompt has another length."""
+    lengths = [e.length for e in task.examples]
+    length = max(set(lengths), key=lengths.count)
+    exs = [i for i, e in enumerate(task.examples) if e.length == length][:max_examples]
+    return tuple(i for i in exs if len(task.examples[i].corrupt) == length)
+
+
+def run_family(request, task: Task, engine: Engine, metric_fn) -> None:
+    """Execute a run plan's sweep request (:class:`~causal_mi.engine.runplan.Request` with
+    a family) on ``task`` (already its examples) into ``engine``'s run cache, per token
+    length, by the executor :func:`~causal_mi.effects.patching.act_patch` chooses;
+    ``metric_fn`` is the plan's metric (its ``key`` is the metric's name)."""
+    _paired(
+        engine.model,
+        task,
+        request.family,
+        request.direction,
+        metric_fn.key,
+        engine.max_rows,
+        engine=engine,
+    )
+
+
 def _paired(
-    model: LoadedModel, task: Task, family: str, direction: str, metric_name: str, max_rows: int
+    model: LoadedModel,
+    task: Task,
+    family: str,
+    direction: str,
+    metric_name: str,
+    max_rows: int,
+    *,
+    engine: Engine | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-example metric of every index of ``family`` patched from the paired run
     (:func:`causal_mi.effects.patching.act_patch`, run per token length): values
@@ -154,7 +194,13 @@ def _paired(
         idx = [i for i in even if task.examples[i].length == length]
         sub = Task(task.name, tuple(task.examples[i] for i in idx))
         s = act_patch(
-            model, sub, family, direction=direction, metric_name=metric_name, max_rows=max_rows
+            model,
+            sub,
+            family,
+            direction=direction,
+            metric_name=metric_name,
+            max_rows=max_rows,
+            engine=engine,
         )
         if per is None:
             per = np.full((s.per_example.shape[0], n), np.nan)

@@ -11,6 +11,13 @@ and verdicts from that table: every cell they ask for is already there, so none 
 runs a forward pass (tested). A plan is data: it prints (:meth:`RunPlan.describe`), hashes
 (:meth:`RunPlan.digest`) and saves (:meth:`RunPlan.to_json`).
 
+A request may name a subset of the task's examples (the report's views measure at most a
+few hundred) and an act-patching *family* (``head_out``, ``resid_pre`` ...; see
+:mod:`causal_mi.effects.patching`): such a request is run first, as one unit, by the
+executor its family and the model's capabilities allow (the incremental engine, which
+starts each patched run at its layer, or hook passes), into the same run cache under the
+same condition addresses, so a later stage asking for one of its cells reads it.
+
 A request may be *gated*: the DoWhy cross-check reads its runs only when the file's gap
 gate is decidable, so its conditions form a second wave executed after the measurement
 says so; a gated condition another stage also declared runs in the first wave.
@@ -18,7 +25,7 @@ says so; a gated condition another stage also declared runs in the first wave.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,6 +43,14 @@ class Request:
     conditions: tuple[Condition, ...]
     influence: bool = False
     gated: bool = False
+    examples: tuple[int, ...] | None = None  # indices into the task (None: every example)
+    family: str = ""  # an act-patching family the conditions form, with its direction
+    direction: str = ""
+
+    @property
+    def separate(self) -> bool:
+        """Run on its own, before the phases (a subset of examples, or a sweep family)."""
+        return self.examples is not None or bool(self.family)
 
 
 class RunPlan:
@@ -51,8 +66,20 @@ class RunPlan:
         *,
         influence: bool = False,
         gated: bool = False,
+        examples: Sequence[int] | None = None,
+        family: str = "",
+        direction: str = "",
     ) -> None:
-        self._requests.append(Request(stage, tuple(conditions), influence, gated))
+        """``examples``: measure on these examples of the task only; ``family`` /
+        ``direction``: the conditions are that act-patching sweep (in the order
+        :func:`causal_mi.effects.patching.sweep_conditions` gives), which the incremental
+        engine may run (see :meth:`execute`)."""
+        if gated and (examples is not None or family):
+            raise ValueError("a gated request runs on every example, as conditions")
+        subset = None if examples is None else tuple(int(i) for i in examples)
+        self._requests.append(
+            Request(stage, tuple(conditions), influence, gated, subset, family, direction)
+        )
 
     @property
     def requests(self) -> tuple[Request, ...]:
@@ -109,11 +136,30 @@ class RunPlan:
             out[p].append(k)
         return out
 
+    def cells(self, n_examples: int) -> int:
+        """Distinct (condition, example) cells the plan measures on a task of that many
+        examples (a request on a subset counts its examples only)."""
+        every = range(n_examples)
+        per: dict[str, set[int]] = {}
+        for r in self._requests:
+            rows = every if r.examples is None else r.examples
+            for c in r.conditions:
+                per.setdefault(condition_key(c), set()).update(rows)
+        return sum(len(x) for x in per.values())
+
     def digest(self) -> str:
         """A hash of what the plan runs (its conditions' content, in no particular order,
         with what each stage needs): equal plans, equal digests."""
         stages = sorted(
-            (r.stage, sorted(condition_key(c) for c in r.conditions), r.influence, r.gated)
+            (
+                r.stage,
+                sorted(condition_key(c) for c in r.conditions),
+                r.influence,
+                r.gated,
+                r.examples,
+                r.family,
+                r.direction,
+            )
             for r in self._requests
         )
         return digest(stages)
@@ -124,15 +170,17 @@ class RunPlan:
         rows = []
         for r in self._requests:
             keys = {condition_key(c) for c in r.conditions}
-            rows.append(
-                {
-                    "stage": r.stage,
-                    "declared": len(keys),
-                    "new": len(keys - seen),
-                    "gated": r.gated,
-                    "influence": r.influence,
-                }
-            )
+            row = {
+                "stage": r.stage,
+                "declared": len(keys),
+                "new": len(keys - seen),
+                "gated": r.gated,
+                "influence": r.influence,
+            }
+            if r.separate:
+                row["examples"] = "all" if r.examples is None else len(r.examples)
+                row["family"] = f"{r.family} ({r.direction})" if r.family else ""
+            rows.append(row)
             seen |= keys
         return rows
 
@@ -150,6 +198,10 @@ class RunPlan:
         lines = [f"run plan {self.digest()}: {len(self.conditions())} distinct conditions"]
         for row in self.summary():
             flags = [w for w in ("gated", "influence") if row[w]]
+            if row.get("family"):
+                flags.append(f"sweep {row['family']}")
+            if "examples" in row:
+                flags.append(f"{row['examples']} examples")
             extra = f" ({', '.join(flags)})" if flags else ""
             lines.append(
                 f"  {row['stage']:32s} {row['declared']:5d} declared, {row['new']:5d} new{extra}"
@@ -158,20 +210,44 @@ class RunPlan:
         lines.append(f"  phases: {' + '.join(str(len(p)) for p in phases)} conditions")
         return "\n".join(lines)
 
-    def execute(self, engine: Any, task: Any, metric: Any, *, gated: bool = False) -> int:
-        """Run the first wave (``gated=False``: every ungated request's conditions) or the
-        second (``gated=True``: the gated requests' conditions no ungated one declared),
-        phase by phase, one engine run per phase and influence need, into ``engine``'s run
-        cache. Returns the number of distinct conditions run."""
-        wave = [r for r in self._requests if r.gated == gated]
+    def execute(
+        self,
+        engine: Any,
+        task: Any,
+        metric: Any,
+        *,
+        gated: bool = False,
+        sweeps: Callable[[Request, Any, Any, Any], None] | None = None,
+    ) -> int:
+        """Run the first wave (``gated=False``: the separate requests, each as one unit,
+        then every other ungated request's conditions) or the second (``gated=True``: the
+        gated requests' conditions no ungated one declared), phase by phase, one engine run
+        per phase and influence need, into ``engine``'s run cache. ``sweeps(request, task,
+        engine, metric)`` runs a request naming a family (it chooses the executor); without it, or
+        for a subset without a family, the engine runs the conditions on those examples.
+        Returns the number of distinct conditions run."""
+        if not gated:
+            for r in self._requests:
+                if not r.separate:
+                    continue
+                sub = (
+                    task
+                    if r.examples is None
+                    else type(task)(task.name, tuple(task.examples[i] for i in r.examples))
+                )
+                if r.family and sweeps is not None:
+                    sweeps(r, sub, engine, metric)
+                else:
+                    engine.run(sub, list(r.conditions), metric)
+        wave = [r for r in self._requests if r.gated == gated and not r.separate]
         conds = self._unique(wave)
         if gated:
-            first = self._unique([r for r in self._requests if not r.gated])
+            first = self._unique([r for r in self._requests if not r.gated and not r.separate])
             conds = {k: c for k, c in conds.items() if k not in first}
         if not conds:
             return 0
         wanted = {condition_key(c) for r in wave if r.influence for c in r.conditions}
-        available = self.conditions()
+        available = self._unique([r for r in self._requests if not r.separate])
         recorded: dict = {}
         for keys in self.phases(available):
             needed = [k for k in keys if k in conds]

@@ -1,5 +1,6 @@
 """The memory budget is computed from the architecture: its per-row estimate bounds the peak
-a real forward pass reaches (the RSS high-water mark of a fresh process, measured here)
+a real forward pass reaches (the RSS high-water mark of that pass in a fresh process,
+measured here)
 within a factor 2, and a config shaped like a 1B-parameter model (no weights loaded) gets
 rows per pass that fit a 24 GB machine, for verify and for sweeps."""
 
@@ -24,7 +25,7 @@ from causal_mi.engine.budget import (
 
 ROWS = 33
 MEASURE = f"""
-import resource, sys, torch
+import ctypes, gc, sys, torch
 from causal_mi.models.loading import load_model
 from causal_mi.engine.runner import Engine
 from causal_mi.engine.budget import shape_of
@@ -36,10 +37,25 @@ def run(rows):
     toks = torch.randint(3, int(m.bridge.cfg.d_vocab), (rows, length), generator=g)
     with torch.no_grad():
         eng._forward(toks, [])
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
 run(1); run(1)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# the peak of the 33-row pass alone: memory the allocator kept from loading the model (or
+# the load's own peak) would otherwise hide it. Return free heap pages to the system, then
+# reset the kernel's high-water mark (Linux: clear_refs 5) and start from the current RSS
+gc.collect()
+ctypes.CDLL("libc.so.6").malloc_trim(0)
+try:
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+except OSError:
+    print("{{}}")  # no way to reset the high-water mark here
+    sys.exit(0)
+base = status("VmRSS:")
 run({ROWS})
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = status("VmHWM:")
 import dataclasses, json
 print(json.dumps({{"per_row": (peak - base) / ({ROWS} - 1),
                   "shape": dataclasses.asdict(shape_of(m))}}))
@@ -76,6 +92,8 @@ def _measure(directory: Path, length: int) -> tuple[float, Shape]:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads(out.stdout.strip().splitlines()[-1])
+    if not data:
+        pytest.skip("this kernel does not let a process reset its RSS high-water mark")
     return data["per_row"], Shape(**data["shape"])
 
 
@@ -89,9 +107,9 @@ def test_estimate_bounds_the_measured_peak_within_a_factor_2(family, length, tmp
         2 if family == "llama" else 8
     )
     estimate = row_bytes(shape, length)
-    # RSS moves in BLAS scratch buffers of a few MiB (a first large product allocates one),
-    # ~3% of a row's cost over 32 rows: measured 3.38 MB against an estimate of 3.28 MB once
-    # in a clean-clone run (GPT-2, 64 tokens), 3.2 MB or less in others; hence the 10%
+    # measured per row (two runs each): Llama 1.90 MB at 64 tokens, 8.8-8.9 at 256; GPT-2
+    # 2.2-2.5 and 11.5-12.2; estimates 2.29 / 12.32 and 3.28 / 16.25. RSS moves in BLAS
+    # scratch buffers of a few MiB, hence 10% above the estimate is still within it
     assert measured <= 1.1 * estimate and estimate <= 2 * measured, (estimate, measured)
     # the failing case: an estimate that counts the residual stream only (blind to the
     # attention's heads and the MLP's width) falls below the real peak. Blinding one part

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from causal_mi import pipeline
+from causal_mi.effects import patching
 from causal_mi.engine import paths
 from causal_mi.engine.address import record_key
 from causal_mi.engine.plan import Condition, Patch, site_patches
@@ -65,8 +67,8 @@ def test_the_digest_is_the_content():
 
 @pytest.fixture()
 def passes(monkeypatch):
-    """Forward passes (hook engine and the engine's own forward pass), split by whether
-    the plan was executing."""
+    """Forward passes (hook engine, the engine's own forward pass) and incremental-engine
+    sweeps, split by whether the plan was executing."""
     count = {"plan": 0, "stages": 0}
     inside = [False]
     real_execute, real_forward, real_paths = RunPlan.execute, Engine._forward, paths.forward
@@ -88,22 +90,27 @@ def passes(monkeypatch):
     monkeypatch.setattr(RunPlan, "execute", execute)
     monkeypatch.setattr(Engine, "_forward", counted(real_forward))
     monkeypatch.setattr(paths, "forward", counted(real_paths))
+    monkeypatch.setattr(patching, "_incremental", counted(patching._incremental))
     return count
 
 
 def test_after_the_plan_no_stage_runs_a_pass(passes):
     # claims with edges (path patching), indirect claims, properties, the ablation check,
     # the graph's recordings and decomposition, DoWhy
+    # and the report's views (head map, layer x position map)
     prep = pipeline.prepare(ZOO / "handmade-induction" / "true.yaml")
-    ctx = pipeline.evaluate(prep, ablation_check=True, dowhy=True)
+    ctx = pipeline.evaluate(prep, ablation_check=True, dowhy=True, views=True)
     assert ctx.properties and ctx.causal_model is not None and ctx.dowhy.ran
+    assert ctx.views is not None
     assert passes["plan"] > 0
     assert passes["stages"] == 0, f"{passes['stages']} passes outside the plan"
     stages = {row["stage"] for row in ctx.runs["stages"]}
     assert {"claims", "properties", "DoWhy cross-check", "graph: node recordings"} <= stages
+    assert {"views: head map", "views: layer x position map"} <= stages
     assert any(s.startswith("ablation check") for s in stages)
     assert json.loads(json.dumps(ctx.runs)) == ctx.runs  # saved as it is
-    assert ctx.runs["digest"] == pipeline.declare(prep, ablation_check=True).digest()
+    expected = pipeline.declare(prep, ablation_check=True, views=True).digest()
+    assert ctx.runs["digest"] == expected
 
 
 def test_a_stage_the_plan_forgot_would_be_seen(passes, monkeypatch):
@@ -123,7 +130,7 @@ def test_plan_runs_prints_the_plan_without_running_it(passes):
     path = ZOO / "handmade-induction" / "true.yaml"
     r = CliRunner().invoke(app, ["plan", str(path), "--runs"])
     assert r.exit_code == 0, r.output
-    digest = pipeline.declare(pipeline.prepare(path), ablation_check=True).digest()
+    digest = pipeline.declare(pipeline.prepare(path), ablation_check=True, views=True).digest()
     assert f"run plan {digest}" in r.output
     assert "DoWhy cross-check" in r.output and "(gated)" in r.output
     assert passes == {"plan": 0, "stages": 0}
@@ -139,3 +146,22 @@ def test_a_patch_source_is_typed_not_parsed():
         Patch(HOOK, "recorded", frozenset())
     with pytest.raises(ValueError, match="names its recording"):
         Patch(HOOK, "corrupt", frozenset(), recording=patch.recording)
+
+
+def test_the_head_map_and_the_claims_read_one_table(passes):
+    # the head map (the incremental engine's head_out sweep, run once in the plan) and the
+    # claims on single heads are the same conditions: one cell each, one number in both
+    prep = pipeline.prepare(ZOO / "handmade-induction" / "true.yaml")
+    ctx = pipeline.evaluate(prep, ablation_check=False, dowhy=False, views=True)
+    assert passes["stages"] == 0
+    for layer, head in ((0, 0), (1, 2)):
+        claim = ctx.measurement.estimates[f"effect(L{layer}H{head})"].point
+        assert ctx.views.head_effect[layer, head] == claim  # the same cells, not 1e-6 apart
+    # the failing case: views measured without the plan's engine run a second sweep, and
+    # the pass count sees it
+    from causal_mi.analysis.views import compute
+
+    before = passes["stages"]
+    own = compute(prep.hypothesis, prep.model, prep.task)
+    assert passes["stages"] > before
+    assert np.allclose(own.head_effect, ctx.views.head_effect, atol=1e-5)
