@@ -46,12 +46,14 @@ def prepare(
     seed: int | None = None,
     precision: str = "fp32",
     models: ModelPool | None = None,
+    hypothesis: ResolvedHypothesis | None = None,
 ) -> Prepared:
     """Load and validate one file against its model; raises :class:`InputError` (exit 2).
     ``seed`` replaces the file's task seed (stability checks across task samples);
     ``precision`` the weights' precision (see :func:`causal_mi.models.loading.load_model`);
-    ``models`` the pool of loaded models to reuse (default: the process's shared pool)."""
-    hyp = load_hypothesis(path)
+    ``models`` the pool of loaded models to reuse (default: the process's shared pool);
+    ``hypothesis``: ``path`` already loaded by :func:`load_hypothesis` (not parsed again)."""
+    hyp = hypothesis if hypothesis is not None else load_hypothesis(path)
     if seed is not None:
         import dataclasses
 

@@ -242,11 +242,20 @@ class ResultStore:
 
 class Entry:
     """One file of a command: its saved result where its inputs are unchanged (``result``),
-    else what measuring it needs (``prep``, set by the caller), and where to save it."""
+    else what measuring it needs (``prep``, set by the caller), and where to save it;
+    ``hypothesis``: the file as loaded to address it (so it is not parsed twice)."""
 
-    def __init__(self, path: Path, store: ResultStore | None, key: str | None, result: Any):
+    def __init__(
+        self,
+        path: Path,
+        store: ResultStore | None,
+        key: str | None,
+        result: Any,
+        hypothesis: Any = None,
+    ):
         self.path = Path(path)
         self.store, self.key, self.result = store, key, result
+        self.hypothesis = hypothesis
         self.prep: Any = None
 
     def save(self, result: Any) -> None:
@@ -261,6 +270,7 @@ def find(path: Path, cache: Path | None, options: dict[str, Any]) -> Entry:
         return Entry(path, None, None, None)
     from causal_mi.spec.loader import load_hypothesis
 
-    key = input_key(load_hypothesis(path), options)
+    hyp = load_hypothesis(path)
+    key = input_key(hyp, options)
     store = ResultStore(Path(cache) / "results")
-    return Entry(path, store, key, store.get(key))
+    return Entry(path, store, key, store.get(key), hyp)

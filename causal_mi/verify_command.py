@@ -139,7 +139,9 @@ def run_files(
             if entry.result is None:
                 from causal_mi import pipeline
 
-                entry.prep = pipeline.prepare(f, device=dev, precision=precision)
+                entry.prep = pipeline.prepare(
+                    f, device=dev, precision=precision, hypothesis=entry.hypothesis
+                )
             entries.append((entry, target, where))
         except CausalMIError as exc:
             errors.append(exc)
