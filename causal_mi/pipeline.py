@@ -175,8 +175,8 @@ def evaluate(
     flagged, never a verdict)."""
     started = time.time()
     hyp = prep.hypothesis
-    from causal_mi.effects.metrics import metric
     from causal_mi.engine.cache import RunCache
+    from causal_mi.engine.metrics import metric
     from causal_mi.engine.runner import Engine
     from causal_mi.graph.analysis import analyse, wanted
 

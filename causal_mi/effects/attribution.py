@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from causal_mi.effects.metrics import metric_values
+from causal_mi.engine.metrics import metric_values
 from causal_mi.models.loading import LoadedModel
 from causal_mi.tasks.base import Task
 

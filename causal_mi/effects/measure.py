@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from causal_mi.effects import quantities as Q
-from causal_mi.effects.metrics import metric
 from causal_mi.engine.cache import RunCache
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.plan import Condition
 from causal_mi.engine.runner import Engine, Progress
 from causal_mi.models.loading import LoadedModel

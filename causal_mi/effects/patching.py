@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causal_mi.effects.metrics import metric
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.noise import embedding_noise
 from causal_mi.engine.plan import Condition, Patch, site_patches
 from causal_mi.engine.runner import Engine, Progress
@@ -234,8 +234,8 @@ def _store(engine: Engine, task: Task, conds: list[Condition], metric_name: str,
 
 def _incremental_unavailable(model: LoadedModel, task: Task, family: str) -> str | None:
     """Why the incremental engine cannot run this sweep, or None."""
-    from causal_mi.effects.joins import FAMILIES_FAST
     from causal_mi.engine.capabilities import capabilities
+    from causal_mi.engine.joins import FAMILIES_FAST
     from causal_mi.models.weights import weights_for
 
     if family not in FAMILIES_FAST:
@@ -255,8 +255,8 @@ def _incremental(
 ) -> PatchSweep:
     import torch
 
-    from causal_mi.effects.joins import run_sweep
     from causal_mi.engine.incremental import incremental_model
+    from causal_mi.engine.joins import run_sweep
 
     m = incremental_model(model)
     dev = m.device

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from causal_mi.effects import quantities as Q
-from causal_mi.effects.metrics import metric
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.runner import Engine, Progress
 from causal_mi.models.loading import LoadedModel
 from causal_mi.spec.sites import Kind, Site

@@ -5,7 +5,7 @@ here from a per-row estimate of what one pass holds at once, computed from the
 architecture (:class:`Shape`: widths, query and key/value heads, a gated MLP, the prompt
 length, the dtype) after what the engine caches for the whole task; the incremental
 engine sizes its chunks from the same per-position estimate
-(:mod:`causal_mi.effects.joins`). Weights are not part of the budget: the engines read
+(:mod:`causal_mi.engine.joins`). Weights are not part of the budget: the engines read
 them as views of the loaded model's parameters (no second copy).
 """
 

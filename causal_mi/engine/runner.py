@@ -88,7 +88,7 @@ class _Bucket:
 
     A run is the prompt plus, for a multi-token answer, its teacher-forced continuation.
     ``answer`` / ``wrong`` are [n_b] token ids for plain examples, else [n_b, M, K] member
-    tokens (see :mod:`causal_mi.effects.metrics`); ``read`` then holds each run's K metric
+    tokens (see :mod:`causal_mi.engine.metrics`); ``read`` then holds each run's K metric
     positions. ``roles[base][name]`` and ``prompt_len[base]`` ([n_b]) resolve role and
     negative positions per row (``base``: ``"clean"`` or ``"corrupt"``)."""
 

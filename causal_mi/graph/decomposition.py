@@ -38,8 +38,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from causal_mi.effects.measure import mediators_of
-from causal_mi.effects.metrics import metric
 from causal_mi.engine.address import record_key
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.plan import ABLATION_SOURCE, Condition, Patch, cells_of, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.models.adapter import hook_point

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from causal_mi.effects.metrics import metric
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.plan import ABLATION_SOURCE, Condition, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.models.adapter import heads_first, hook_point

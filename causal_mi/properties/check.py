@@ -261,7 +261,7 @@ def check_properties(
     """One result per property: status ``holds`` | ``fails`` | ``vacuous`` (``fails`` with
     ``contradictory`` set when it contradicts the others), a detail line, the
     counterexample (if any), and the interventional truth table."""
-    from causal_mi.effects.metrics import metric
+    from causal_mi.engine.metrics import metric
     from causal_mi.engine.runner import Engine
 
     conds, obs, plans, hooks = _conditions(props, variables, ablation)

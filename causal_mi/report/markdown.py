@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from causal_mi.effects.metrics import METRIC_HELP
+from causal_mi.engine.metrics import METRIC_HELP
 from causal_mi.report import causal_model
 from causal_mi.report.context import ReportContext
 from causal_mi.report.wording import PROPERTY_RUNS_HELP

@@ -9,7 +9,7 @@ Answers: ``answers`` / ``wrongs`` are sets of token sequences (one member of one
 the plain case). A multi-token member is scored teacher-forced: its tokens but the last are
 appended to the prompt (``continuation``) and the metric reads the log-probabilities of its
 tokens at the prompt's last position and the continuation's. See
-:mod:`causal_mi.effects.metrics` for how a set is scored.
+:mod:`causal_mi.engine.metrics` for how a set is scored.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from causal_mi.effects.attribution import attribute_heads, compare
-from causal_mi.effects.metrics import metric
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.plan import Condition, component_sites, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.spec.sites import Kind

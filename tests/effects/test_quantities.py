@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from causal_mi.effects import quantities as Q
-from causal_mi.effects.metrics import metric
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.runner import Engine
 from causal_mi.spec.sites import parse_site
 from causal_mi.tasks.base import Task

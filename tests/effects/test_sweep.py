@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from causal_mi.effects import quantities as Q
-from causal_mi.effects.metrics import metric
 from causal_mi.effects.sweep import resid_sweep, sweep
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.runner import Engine
 from causal_mi.spec.sites import Kind, Site
 from causal_mi.tasks.base import Task

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from causal_mi.effects.metrics import metric
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.plan import Condition, outside_patches, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.spec.sites import parse_site

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from causal_mi.effects import quantities as Q
-from causal_mi.effects.metrics import metric
 from causal_mi.engine.cache import RunCache, condition_key
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.plan import Condition, Patch, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.spec.sites import parse_site

@@ -251,7 +251,7 @@ def _read(kind: str, logits: torch.Tensor, ids: torch.Tensor, a: int, w: int) ->
 
 def _run(prep, sites: list[str]):
     """Our metric: clean baseline and each site patched from corrupt into clean."""
-    from causal_mi.effects.metrics import metric
+    from causal_mi.engine.metrics import metric
     from causal_mi.engine.plan import Condition, site_patches
     from causal_mi.engine.runner import Engine
     from causal_mi.spec.sites import parse_site
@@ -295,7 +295,7 @@ def test_bidirectional_attention_later_position_moves_the_mask(tmp_path, encoder
     mask: our effect equals the bidirectional HF model's, patched by hand, while the same
     model under a causal mask (loaded as a decoder) shows no effect there at all, so an
     engine that assumed a causal mask would have measured 0."""
-    from causal_mi.effects.metrics import metric
+    from causal_mi.engine.metrics import metric
     from causal_mi.engine.plan import Condition, Patch
     from causal_mi.engine.runner import Engine
 
@@ -424,7 +424,7 @@ def test_integrated_gradients_on_an_encoder_are_complete(tmp_path, encoders, kin
     a masked LM, read at the mask) add up to the exact effect of patching all heads at once
     (completeness); plain attribution, a first-order term, does not in general."""
     from causal_mi.effects.attribution import attribute_heads
-    from causal_mi.effects.metrics import metric
+    from causal_mi.engine.metrics import metric
     from causal_mi.engine.plan import Condition, component_sites, site_patches
     from causal_mi.engine.runner import Engine
     from causal_mi.spec.sites import Kind
@@ -443,7 +443,7 @@ def test_integrated_gradients_on_an_encoder_are_complete(tmp_path, encoders, kin
 def test_batched_equals_one_at_a_time_on_an_encoder(tmp_path, encoders):
     """Rows of a pass never interact on an encoder either (no padding, the model's own
     all-ones mask): one row per pass gives the same values as all rows in one pass."""
-    from causal_mi.effects.metrics import metric
+    from causal_mi.engine.metrics import metric
     from causal_mi.engine.plan import Condition, site_patches
     from causal_mi.engine.runner import Engine
     from causal_mi.spec.sites import parse_site

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-from causal_mi.effects.metrics import metric
 from causal_mi.effects.patching import act_patch
 from causal_mi.engine import incremental as inc
 from causal_mi.engine.functional import forward
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.plan import Condition, EdgePlan, sender_index, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.errors import InputError

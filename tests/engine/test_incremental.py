@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from causal_mi.effects import joins
 from causal_mi.effects.patching import act_patch
 from causal_mi.engine import incremental as inc
+from causal_mi.engine import joins
 from causal_mi.tasks.base import Task
 from causal_mi.tasks.generators import GENERATORS, resolved_params
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from causal_mi.effects.metrics import metric
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.noise import noise_draw, noise_seed
 from causal_mi.engine.plan import ABLATION_SOURCE, Condition, EdgePlan, site_patches
 from causal_mi.engine.runner import Engine

@@ -83,7 +83,7 @@ def test_each_condition_runs_once_per_verify(counted):
 
 
 def test_the_counter_catches_a_duplicate(counted, tmp_path):
-    from causal_mi.effects.metrics import metric
+    from causal_mi.engine.metrics import metric
     from causal_mi.engine.plan import Condition, site_patches
     from causal_mi.spec.sites import parse_site
 

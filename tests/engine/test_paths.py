@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from causal_mi.effects import quantities as Q
-from causal_mi.effects.metrics import metric
 from causal_mi.engine.functional import EdgeMasks, forward, n_senders
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.plan import Condition, EdgePlan, sender_index, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.models.weights import extract

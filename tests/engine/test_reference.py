@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from causal_mi.effects.metrics import metric
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.plan import ABLATION_SOURCE, Condition, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.spec.sites import parse_site

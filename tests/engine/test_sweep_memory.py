@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from causal_mi.effects import joins
 from causal_mi.engine import budget as bud
 from causal_mi.engine import incremental as inc
+from causal_mi.engine import joins
 from causal_mi.tasks.base import Task
 from causal_mi.tasks.generators import GENERATORS, resolved_params
 

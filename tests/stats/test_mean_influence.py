@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from causal_mi.effects.metrics import metric
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.plan import Condition, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.spec.sites import parse_site

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from causal_mi.effects.metrics import metric
+from causal_mi.engine.metrics import metric
 from causal_mi.engine.plan import Condition, site_patches
 from causal_mi.engine.runner import Engine
 from causal_mi.spec.sites import Kind, Role, Site
@@ -149,7 +149,7 @@ def test_answer_sets_and_read_at_match_hand_scores(mlp_model, name):
 
 def test_plain_logit_diff_is_the_logit_difference(mlp_model):
     """One single-token answer and wrong in set form: exactly logit(a) - logit(w)."""
-    from causal_mi.effects.metrics import metric_values
+    from causal_mi.engine.metrics import metric_values
 
     logits = torch.randn(3, 2, 11, dtype=torch.float64)
     a, w = torch.tensor([1, 4, 7]), torch.tensor([2, 5, 8])

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from causal_mi.effects.metrics import metric_values
 from causal_mi.engine import incremental as inc
+from causal_mi.engine.metrics import metric_values
 
 FAMILIES_FAST = (
     "resid_pre",
