@@ -56,8 +56,8 @@ def _head_map(hyp: ResolvedHypothesis, model: LoadedModel):
 def declare_runs(hyp: ResolvedHypothesis, model: LoadedModel, task: Task, runs) -> None:
     """Declare the head map's and the layer x position map's runs into ``runs`` (a
     :class:`~causal_mi.engine.runplan.RunPlan`)."""
-    from causal_mi.effects.patching import sweep_conditions
     from causal_mi.effects.sweep import resid_examples
+    from causal_mi.engine.joins import sweep_conditions
 
     n = len(task)
     heads = None if n <= HEAD_EXAMPLES else range(HEAD_EXAMPLES)

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causal_mi.engine.metrics import metric
-from causal_mi.engine.noise import embedding_noise
-from causal_mi.engine.plan import Condition, Patch, site_patches
+from causal_mi.engine.executors import HookExecutor, IncrementalExecutor, choose
+from causal_mi.engine.joins import sweep_conditions
 from causal_mi.engine.runner import Engine, Progress
 from causal_mi.models.loading import LoadedModel
-from causal_mi.spec.sites import Kind, Site
 from causal_mi.tasks.base import Task
 
 # family -> (axes of the grid)
@@ -63,64 +61,6 @@ class PatchSweep:
         df["metric"] = self.per_example.mean(axis=1)
         df["fraction_of_G"] = (df["metric"] - self.corrupt) / g if g else np.nan
         return df
-
-
-def sweep_conditions(
-    family: str, model: LoadedModel, length: int, direction: str, layer: int = 0
-) -> tuple[list[Condition], list[tuple[int, ...]], tuple[int, ...]]:
-    """The conditions of a sweep of ``family`` over prompts of ``length`` tokens, each
-    index's grid coordinates, and the grid's shape. Both executors compute exactly these
-    conditions (the incremental engine in this order), so their cells share addresses."""
-    d = model.dims
-    base, source = ("corrupt", "clean") if direction == "restore" else ("clean", "corrupt")
-    conds, index = [], []
-
-    def add(patches, idx):
-        conds.append(Condition(base, tuple(patches)))
-        index.append(idx)
-
-    if family in ("resid_pre", "resid_mid", "resid_post", "mlp_out"):
-        if family in ("resid_mid", "mlp_out") and d.attn_only:
-            raise ValueError(f"'{family}' needs MLPs; this model is attention-only")
-        for la in range(d.n_layers):
-            for p in range(length):
-                s = (
-                    Site(Kind.MLP, la)
-                    if family == "mlp_out"
-                    else Site(Kind.RESID, la, channel=family)
-                )
-                add(site_patches([s.at((p,))], source), (la, p))
-        return conds, index, (d.n_layers, length)
-    if family == "attn_out":  # all heads of a layer at one position (b_O is shared)
-        for la in range(d.n_layers):
-            for p in range(length):
-                add([Patch(f"blocks.{la}.attn.hook_z", source, frozenset({(p, None)}))], (la, p))
-        return conds, index, (d.n_layers, length)
-    if family.startswith("head_") and family != "head_out_by_pos":
-        ch = family.split("_")[1]
-        for la in range(d.n_layers):
-            for h in range(d.n_heads):
-                if ch == "out":
-                    s = Site(Kind.HEAD, la, h)
-                elif ch == "pattern":
-                    s = Site(Kind.PATTERN, la, h)
-                else:
-                    s = Site(Kind.HEAD_INPUT, la, h, channel=ch)
-                add(site_patches([s], source), (la, h))
-        return conds, index, (d.n_layers, d.n_heads)
-    if family == "head_out_by_pos":
-        for la in range(d.n_layers):
-            for p in range(length):
-                for h in range(d.n_heads):
-                    add(site_patches([Site(Kind.HEAD, la, h, pos=(p,))], source), (la, p, h))
-        return conds, index, (d.n_layers, length, d.n_heads)
-    if family == "neurons":
-        if d.attn_only:
-            raise ValueError("'neurons' needs MLPs; this model is attention-only")
-        for i in range(d.d_mlp):
-            add(site_patches([Site(Kind.NEURON, layer, index=i)], source), (i,))
-        return conds, index, (d.d_mlp,)
-    raise ValueError(f"unknown sweep family '{family}'; valid: {', '.join(FAMILIES)}")
 
 
 def act_patch(
@@ -170,130 +110,27 @@ def act_patch(
     length = lengths.pop()
     t0 = time.perf_counter()
     conds, index, shape = sweep_conditions(family, model, length, direction, layer)
-    if method != "hooks":
-        why = _incremental_unavailable(model, task, family)
-        if why is None:
-            if engine is not None and _saved(engine, task, conds, metric_name) is not None:
-                method = "hooks"  # every cell is in the run cache: read it back
-            else:
-                s = _incremental(
-                    model, task, family, direction, metric_name, layer, max_memory, progress
-                )
-                if engine is not None:
-                    _store(engine, task, conds, metric_name, s)
-                return s
-        elif method == "incremental":
-            raise ValueError(f"the incremental engine cannot run this sweep: {why}")
     if engine is None:
         engine = Engine(model, max_rows=max_rows, progress=progress)
-    r = engine.run(task, conds, metric(metric_name))
-    grid = r.values.mean(axis=1).reshape(shape)
+    fast = IncrementalExecutor(engine, max_memory=max_memory, progress=progress)
+    among: tuple = (HookExecutor(engine),)
+    if method != "hooks":
+        why = fast.unavailable(task, conds)
+        if why is None:
+            among = (fast,)
+        elif method == "incremental":
+            raise ValueError(f"the incremental engine cannot run this sweep: {why}")
+    v = choose(task, conds, among).run(task, conds, metric_name)
     return PatchSweep(
         family,
         FAMILIES[family],
-        grid,
-        r.values,
+        v.values.mean(axis=1).reshape(shape),
+        v.values,
         index,
-        float(r.clean.mean()),
-        float(r.corrupt.mean()),
+        float(v.clean.mean()),
+        float(v.corrupt.mean()),
+        flops=v.flops,
         seconds=time.perf_counter() - t0,
-        clean_values=r.clean,
-        corrupt_values=r.corrupt,
-    )
-
-
-def _cells(engine: Engine, task: Task, conds: list[Condition], metric_name: str):
-    """The run-cache scope, condition keys (the baselines' last) and example keys."""
-    from causal_mi.engine.cache import bucket_keys, example_key
-
-    ckpt = engine._cache(task, metric(metric_name))
-    ex_keys = [example_key(e) for e in task.examples]
-    keys = bucket_keys([*conds, Condition("clean"), Condition("corrupt")], ex_keys)
-    return ckpt, keys, ex_keys
-
-
-def _saved(engine: Engine, task: Task, conds: list[Condition], metric_name: str):
-    """The cached values of every condition and both baselines, or None."""
-    ckpt, keys, ex_keys = _cells(engine, task, conds, metric_name)
-    if ckpt is None:
-        return None
-    hit = ckpt.lookup(keys, ex_keys, [()] * len(keys))
-    return None if hit is None else hit[0]
-
-
-def _store(engine: Engine, task: Task, conds: list[Condition], metric_name: str, s) -> None:
-    """Save an incremental sweep's per-example values (and its baselines) as cells."""
-    import torch
-
-    ckpt, keys, ex_keys = _cells(engine, task, conds, metric_name)
-    if ckpt is None:
-        return
-    values = np.concatenate([s.per_example, s.clean_values[None], s.corrupt_values[None]])
-    ckpt.store(keys, ex_keys, torch.from_numpy(values.astype(np.float64)), [()] * len(keys), {})
-
-
-def _incremental_unavailable(model: LoadedModel, task: Task, family: str) -> str | None:
-    """Why the incremental engine cannot run this sweep, or None."""
-    from causal_mi.engine.capabilities import capabilities
-    from causal_mi.engine.joins import FAMILIES_FAST
-    from causal_mi.models.weights import weights_for
-
-    if family not in FAMILIES_FAST:
-        return f"no incremental form of '{family}'"
-    if task.not_plain():  # answer sets, a metric read at a role: hook passes read them
-        return task.not_plain()
-    why = capabilities(model).incremental
-    if why:
-        return why
-    if family == "resid_mid" and weights_for(model).parallel:
-        return "a parallel block has no resid_mid (attention and MLP both read resid_pre)"
-    return None
-
-
-def _incremental(
-    model, task, family, direction, metric_name, layer, max_memory, progress
-) -> PatchSweep:
-    import torch
-
-    from causal_mi.engine.incremental import incremental_model
-    from causal_mi.engine.joins import run_sweep
-
-    m = incremental_model(model)
-    dev = m.device
-    rows = torch.tensor([(*e.clean, *e.corrupt, e.answer, e.wrong) for e in task.examples])
-    rows = rows.to(dev)
-    P = (rows.shape[1] - 2) // 2
-    clean, corrupt, answer, wrong = rows[:, :P], rows[:, P : 2 * P], rows[:, -2], rows[:, -1]
-    base, src = (corrupt, clean) if direction == "restore" else (clean, corrupt)
-    # with noise corruption the corrupt run is the clean prompt plus embedding noise
-    noise = embedding_noise(task.examples, P, m.w.W_E)
-    with torch.inference_mode():
-        runs, r = run_sweep(
-            m,
-            family,
-            base,
-            src,
-            answer,
-            wrong,
-            metric_name=metric_name,
-            base_is_clean=direction == "ablate",
-            layer=layer,
-            max_memory=max_memory,
-            progress=progress,
-            noise=(noise, None) if direction == "restore" else (None, noise),
-        )
-    index = [x.coords for x in runs]  # the order of sweep_conditions (tests hold them equal)
-    shape = tuple(max(c) + 1 for c in zip(*index, strict=True))
-    return PatchSweep(
-        family,
-        FAMILIES[family],
-        r.values.mean(axis=1).reshape(shape),
-        r.values,
-        index,
-        float(r.clean.mean()),
-        float(r.corrupt.mean()),
-        flops=r.flops,
-        seconds=r.seconds,
-        clean_values=r.clean,
-        corrupt_values=r.corrupt,
+        clean_values=v.clean,
+        corrupt_values=v.corrupt,
     )

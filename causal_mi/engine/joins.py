@@ -1,5 +1,9 @@
 """Sweep families as runs of the incremental engine (:mod:`causal_mi.engine.incremental`).
 
+A sweep family's conditions (:func:`sweep_conditions`, what the hook engine runs) and its
+incremental runs (:func:`runs_for`) are built here side by side, in one order, so that the
+two executors' cells share addresses.
+
 Each index of a sweep family becomes one patched run described by where it joins the
 residual stream (a stage), the first position it changes, and how its starting stream is
 built from the base run and the source run. Runs are grouped by first changed position into
@@ -11,12 +15,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from causal_mi.engine import incremental as inc
 from causal_mi.engine.metrics import metric_values
+from causal_mi.engine.plan import Condition, Patch, site_patches
+from causal_mi.spec.sites import Kind, Site
 
 FAMILIES_FAST = (
     "resid_pre",
@@ -61,6 +68,104 @@ class Result:
     flops: int
     seconds: float
     chunks: int
+
+
+def sweep_conditions(
+    family: str, model: Any, length: int, direction: str, layer: int = 0
+) -> tuple[list[Condition], list[tuple[int, ...]], tuple[int, ...]]:
+    """The conditions of a sweep of ``family`` over prompts of ``length`` tokens, each
+    index's grid coordinates, and the grid's shape. Both executors compute exactly these
+    conditions (the incremental engine in this order), so their cells share addresses."""
+    d = model.dims
+    base, source = ("corrupt", "clean") if direction == "restore" else ("clean", "corrupt")
+    conds, index = [], []
+
+    def add(patches, idx):
+        conds.append(Condition(base, tuple(patches)))
+        index.append(idx)
+
+    if family in ("resid_pre", "resid_mid", "resid_post", "mlp_out"):
+        if family in ("resid_mid", "mlp_out") and d.attn_only:
+            raise ValueError(f"'{family}' needs MLPs; this model is attention-only")
+        for la in range(d.n_layers):
+            for p in range(length):
+                s = (
+                    Site(Kind.MLP, la)
+                    if family == "mlp_out"
+                    else Site(Kind.RESID, la, channel=family)
+                )
+                add(site_patches([s.at((p,))], source), (la, p))
+        return conds, index, (d.n_layers, length)
+    if family == "attn_out":  # all heads of a layer at one position (b_O is shared)
+        for la in range(d.n_layers):
+            for p in range(length):
+                add([Patch(f"blocks.{la}.attn.hook_z", source, frozenset({(p, None)}))], (la, p))
+        return conds, index, (d.n_layers, length)
+    if family.startswith("head_") and family != "head_out_by_pos":
+        ch = family.split("_")[1]
+        for la in range(d.n_layers):
+            for h in range(d.n_heads):
+                if ch == "out":
+                    s = Site(Kind.HEAD, la, h)
+                elif ch == "pattern":
+                    s = Site(Kind.PATTERN, la, h)
+                else:
+                    s = Site(Kind.HEAD_INPUT, la, h, channel=ch)
+                add(site_patches([s], source), (la, h))
+        return conds, index, (d.n_layers, d.n_heads)
+    if family == "head_out_by_pos":
+        for la in range(d.n_layers):
+            for p in range(length):
+                for h in range(d.n_heads):
+                    add(site_patches([Site(Kind.HEAD, la, h, pos=(p,))], source), (la, p, h))
+        return conds, index, (d.n_layers, length, d.n_heads)
+    if family == "neurons":
+        if d.attn_only:
+            raise ValueError("'neurons' needs MLPs; this model is attention-only")
+        for i in range(d.d_mlp):
+            add(site_patches([Site(Kind.NEURON, layer, index=i)], source), (i,))
+        return conds, index, (d.d_mlp,)
+    raise ValueError(f"unknown sweep family '{family}'; valid: {', '.join(FAMILIES_FAST)}")
+
+
+def sweep_values(
+    model,
+    task,
+    family: str,
+    direction: str,
+    metric_name: str,
+    *,
+    layer: int = 0,
+    max_memory: int | None = None,
+    progress=None,
+) -> tuple[list[Run], Result]:
+    """:func:`run_sweep` on a task's examples (one token length, clean and corrupt alike):
+    ``direction="restore"`` patches the clean run into the corrupt one, ``"ablate"`` the
+    corrupt run into the clean one; a noise corruption enters the corrupt run's embeddings."""
+    from causal_mi.engine.noise import embedding_noise
+
+    m = inc.incremental_model(model)
+    rows = torch.tensor([(*e.clean, *e.corrupt, e.answer, e.wrong) for e in task.examples])
+    rows = rows.to(m.device)
+    P = (rows.shape[1] - 2) // 2
+    clean, corrupt, answer, wrong = rows[:, :P], rows[:, P : 2 * P], rows[:, -2], rows[:, -1]
+    base, src = (corrupt, clean) if direction == "restore" else (clean, corrupt)
+    noise = embedding_noise(task.examples, P, m.w.W_E)
+    with torch.inference_mode():
+        return run_sweep(
+            m,
+            family,
+            base,
+            src,
+            answer,
+            wrong,
+            metric_name=metric_name,
+            base_is_clean=direction == "ablate",
+            layer=layer,
+            max_memory=max_memory,
+            progress=progress,
+            noise=(noise, None) if direction == "restore" else (None, noise),
+        )
 
 
 def runs_for(family: str, m: inc.Model, length: int, layer: int) -> list[Run]:

@@ -72,7 +72,7 @@ class RunPlan:
     ) -> None:
         """``examples``: measure on these examples of the task only; ``family`` /
         ``direction``: the conditions are that act-patching sweep (in the order
-        :func:`causal_mi.effects.patching.sweep_conditions` gives), which the incremental
+        :func:`causal_mi.engine.joins.sweep_conditions` gives), which the incremental
         engine may run (see :meth:`execute`)."""
         if gated and (examples is not None or family):
             raise ValueError("a gated request runs on every example, as conditions")

@@ -21,7 +21,8 @@ def test_a_missing_feature_is_named_and_sends_edges_to_node_level(tmp_path, mlp_
     import dataclasses
 
     from causal_mi.effects.measure import edge_level
-    from causal_mi.effects.patching import _incremental_unavailable
+    from causal_mi.engine.executors import IncrementalExecutor, PathExecutor
+    from causal_mi.engine.runner import Engine
     from causal_mi.tasks.base import Task
 
     other = dataclasses.replace(mlp_model)
@@ -41,5 +42,7 @@ def test_a_missing_feature_is_named_and_sends_edges_to_node_level(tmp_path, mlp_
     edges, note = edge_level(hyp, other)
     assert edges is None and note.endswith(why)
     assert edge_level(hyp, mlp_model)[0] is not None  # the same file on a capable model
-    assert _incremental_unavailable(other, Task("t", ()), "head_out") == why
+    task = Task("t", ())
+    assert IncrementalExecutor(Engine(other)).unavailable(task, []) == why
+    assert PathExecutor(Engine(other)).unavailable(task, []) == why
     json.dumps(dataclasses.asdict(other.derived.capabilities))  # plain data

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from causal_mi import pipeline
-from causal_mi.effects import patching
+from causal_mi.engine import joins
 from causal_mi.engine.cache import bucket_keys
 from causal_mi.engine.influence import INFLUENCE_SUFFIX
 from causal_mi.engine.runner import Engine
@@ -32,7 +32,7 @@ def counted(monkeypatch):
     records something not recorded before."""
     seen: dict = defaultdict(list)
     original = Engine._patched
-    sweep = patching._incremental
+    sweep = joins.sweep_values
 
     def patched(self, b, conds, e_lo, e_hi, *args, **kwargs):
         ids = [
@@ -48,17 +48,17 @@ def counted(monkeypatch):
                 seen[(k, i)].append({h for _, h in c.record})
         return original(self, b, conds, e_lo, e_hi, *args, **kwargs)
 
-    def incremental(model, task, family, direction, metric_name, layer, *args):
+    def incremental(model, task, family, direction, metric_name, *, layer=0, **kw):
         length = task.examples[0].length
-        conds = patching.sweep_conditions(family, model, length, direction, layer)[0]
+        conds = joins.sweep_conditions(family, model, length, direction, layer)[0]
         ids = [_identity(e.clean, e.corrupt, e.answer, e.wrong) for e in task.examples]
         for k in bucket_keys(conds, ids):
             for i in ids:
                 seen[(k, i)].append(set())
-        return sweep(model, task, family, direction, metric_name, layer, *args)
+        return sweep(model, task, family, direction, metric_name, layer=layer, **kw)
 
     monkeypatch.setattr(Engine, "_patched", patched)
-    monkeypatch.setattr(patching, "_incremental", incremental)
+    monkeypatch.setattr(joins, "sweep_values", incremental)
     return seen
 
 

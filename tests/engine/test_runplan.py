@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from causal_mi import pipeline
-from causal_mi.effects import patching
-from causal_mi.engine import paths
+from causal_mi.engine import joins, paths
 from causal_mi.engine.address import record_key
 from causal_mi.engine.plan import Condition, Patch, site_patches
 from causal_mi.engine.runner import Engine
@@ -90,7 +89,7 @@ def passes(monkeypatch):
     monkeypatch.setattr(RunPlan, "execute", execute)
     monkeypatch.setattr(Engine, "_forward", counted(real_forward))
     monkeypatch.setattr(paths, "forward", counted(real_paths))
-    monkeypatch.setattr(patching, "_incremental", counted(patching._incremental))
+    monkeypatch.setattr(joins, "sweep_values", counted(joins.sweep_values))
     return count
 
 
