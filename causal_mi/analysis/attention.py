@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from causal_mi.models.adapter import layer_hook
 from causal_mi.models.loading import LoadedModel
 from causal_mi.tasks.base import Task
 
@@ -22,7 +23,7 @@ def patterns(model: LoadedModel, tokens: torch.Tensor) -> dict[int, torch.Tensor
         def grab(act, hook, layer=layer):
             out[layer] = act.detach().clone()
 
-        hooks.append((f"blocks.{layer}.attn.hook_pattern", grab))
+        hooks.append((layer_hook(layer, "pattern"), grab))
     with torch.no_grad(), model.bridge.hooks(fwd_hooks=hooks):
         model.bridge(tokens)
     return out

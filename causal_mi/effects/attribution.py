@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from causal_mi.engine.metrics import metric_values
+from causal_mi.models.adapter import layer_hook
 from causal_mi.models.loading import LoadedModel
 from causal_mi.tasks.base import Task
 
@@ -33,7 +34,7 @@ def _tokens(task: Task, base: str, device: str) -> torch.Tensor:
 def _z_cache(model: LoadedModel, tokens: torch.Tensor) -> dict[int, torch.Tensor]:
     out: dict[int, torch.Tensor] = {}
     hooks = [
-        (f"blocks.{la}.attn.hook_z", lambda a, hook, la=la: out.__setitem__(la, a.detach().clone()))
+        (layer_hook(la, "z"), lambda a, hook, la=la: out.__setitem__(la, a.detach().clone()))
         for la in range(model.dims.n_layers)
     ]
     with torch.no_grad(), model.bridge.hooks(fwd_hooks=hooks):
@@ -67,7 +68,7 @@ def attribute_heads(
             la: (z_corrupt[la] + t * (z_clean[la] - z_corrupt[la])).requires_grad_(True)
             for la in range(n_l)
         }
-        hooks = [(f"blocks.{la}.attn.hook_z", lambda a, hook, z=points[la]: z) for la in range(n_l)]
+        hooks = [(layer_hook(la, "z"), lambda a, hook, z=points[la]: z) for la in range(n_l)]
         with torch.enable_grad(), model.bridge.hooks(fwd_hooks=hooks):
             logits = _at(model.bridge(corrupt), reads, "corrupt")
             m = metric_values(metric_name, logits, answer, wrong, clean_logp).mean()

@@ -23,6 +23,7 @@ import torch
 from causal_mi.engine import incremental as inc
 from causal_mi.engine.metrics import metric_values
 from causal_mi.engine.plan import Condition, Patch, site_patches
+from causal_mi.models.adapter import layer_hook
 from causal_mi.spec.sites import Kind, Site
 
 FAMILIES_FAST = (
@@ -99,7 +100,7 @@ def sweep_conditions(
     if family == "attn_out":  # all heads of a layer at one position (b_O is shared)
         for la in range(d.n_layers):
             for p in range(length):
-                add([Patch(f"blocks.{la}.attn.hook_z", source, frozenset({(p, None)}))], (la, p))
+                add([Patch(layer_hook(la, "z"), source, frozenset({(p, None)}))], (la, p))
         return conds, index, (d.n_layers, length)
     if family.startswith("head_") and family != "head_out_by_pos":
         ch = family.split("_")[1]

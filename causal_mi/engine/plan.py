@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from causal_mi.models.adapter import HookPoint, hook_point
+from causal_mi.models.adapter import HookPoint, hook_point, layer_hook
 from causal_mi.spec.resolve import ModelDims
 from causal_mi.spec.sites import Kind, Site
 
@@ -134,10 +134,10 @@ def outside_patches(circuit: Iterable[Site], dims: ModelDims, source: str) -> tu
     patches: list[Patch] = []
     hooks = sorted({hook_point(s).name for s in component_sites(dims)})
     for layer in sorted(partial_mlp):
-        if f"blocks.{layer}.hook_mlp_out" in keep:
+        if layer_hook(layer, "mlp_out") in keep:
             continue  # the whole MLP (or some positions of it) is declared: patch its output
-        hooks.remove(f"blocks.{layer}.hook_mlp_out")
-        hooks.append(f"blocks.{layer}.mlp.hook_post")
+        hooks.remove(layer_hook(layer, "mlp_out"))
+        hooks.append(layer_hook(layer, "mlp_post"))
     for h in hooks:
         patches.append(Patch(h, source, frozenset(keep.get(h, ())), complement=True))
     return tuple(patches)

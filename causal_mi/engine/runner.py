@@ -37,11 +37,13 @@ from causal_mi.engine.plan import Condition, Patch, post_ln
 from causal_mi.errors import InputError
 from causal_mi.models.adapter import (
     GQA_UNSUPPORTED,
+    UNEMBED_IN,
     attention_hook,
     grouped_layer,
     heads_first,
     hook_point,
     kv_groups,
+    layer_hook,
     missing_activation,
     ungrouped,
 )
@@ -351,7 +353,7 @@ class Engine:
             with self.bridge.hooks(fwd_hooks=hooks):
                 return self.bridge(tokens).float()
         cut = _last_position if read is None else _positions(read)
-        with self.bridge.hooks(fwd_hooks=[*hooks, ("unembed.hook_in", cut)]):
+        with self.bridge.hooks(fwd_hooks=[*hooks, (UNEMBED_IN, cut)]):
             logits = self.bridge(tokens)
         return logits[:, -1, :].float() if read is None else logits.float()
 
@@ -537,8 +539,8 @@ class Engine:
             raise InputError(
                 GQA_UNSUPPORTED.format(cls=self.kv.bridge_class), file=self.model.source
             )
-        names = {self._hook(f"blocks.{la}.attn.hook_k") for la in layers}
-        return names | {f"blocks.{la}.attn.hook_v" for la in layers}, layers
+        names = {self._hook(layer_hook(la, "k")) for la in layers}
+        return names | {layer_hook(la, "v") for la in layers}, layers
 
 
 class _Baselines:

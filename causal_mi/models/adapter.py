@@ -36,6 +36,28 @@ class HookPoint:
         return self.read or self.name
 
 
+UNEMBED_IN = "unembed.hook_in"  # the final residual stream, as the unembedding reads it
+LOGITS_OUT = "unembed.hook_out"  # the logits
+
+
+def layer_hook(layer: int, what: str) -> str:
+    """A layer's activation as one hook, every head or neuron at once: ``z`` (the heads'
+    outputs), ``k`` / ``v`` (the attention's keys and values), ``mlp_out`` (the MLP's
+    output), ``mlp_post`` (its neurons), ``pattern`` (every head's attention pattern)."""
+    site = {
+        "z": Site(Kind.HEAD, layer, 0),
+        "k": Site(Kind.HEAD_INPUT, layer, 0, channel="k"),
+        "v": Site(Kind.HEAD_INPUT, layer, 0, channel="v"),
+        "mlp_out": Site(Kind.MLP, layer),
+        "mlp_post": Site(Kind.NEURON, layer, index=0),
+        "pattern": Site(Kind.PATTERN, layer, 0),
+    }.get(what)
+    if site is None:
+        valid = "z, k, v, mlp_out, mlp_post, pattern"
+        raise ValueError(f"unknown layer activation {what!r}; valid: {valid}")
+    return hook_point(site).name
+
+
 def heads_first(hook: str) -> bool:
     """True for hooks whose activation is ``[rows, head, pos, ...]`` (the attention pattern)
     rather than ``[rows, pos, ...]``."""

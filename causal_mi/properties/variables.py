@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from causal_mi.models.adapter import LOGITS_OUT, layer_hook
 from causal_mi.spec.sites import Kind, Site, SiteSyntaxError, format_site, parse_site
 
 TARGETS = ("previous", "self", "first", "induction")
@@ -54,10 +55,10 @@ class Variable:
     @property
     def hook(self) -> str:
         if self.kind == "attention":
-            return f"blocks.{self.site.layer}.attn.hook_pattern"
+            return layer_hook(self.site.layer, "pattern")
         if self.kind == "activation":
-            return f"blocks.{self.site.layer}.mlp.hook_post"
-        return "unembed.hook_out"
+            return layer_hook(self.site.layer, "mlp_post")
+        return LOGITS_OUT
 
     def describe(self) -> str:
         rule = (

@@ -5,6 +5,7 @@ under ``if TYPE_CHECKING:`` (annotations) are left out."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import networkx as nx
@@ -60,3 +61,34 @@ def test_a_cycle_inside_a_function_is_found():
         "a2": "import c\n",
     }
     assert list(nx.simple_cycles(_graph(files))) in ([["a", "b"]], [["b", "a"]])
+
+
+HOOK_NAME = re.compile(r"(^|\.)(hook_\w+|blocks\.)")
+
+
+def _hook_literals(source: str) -> list[tuple[int, str]]:
+    """String literals (docstrings and other bare expressions aside) that spell a hook."""
+    tree = ast.parse(source)
+    bare = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in bare:
+            if HOOK_NAME.search(node.value):
+                out.append((node.lineno, node.value))
+    return out
+
+
+def test_hook_names_are_spelled_only_in_models():
+    # the adapter (models/) owns every hook name; the engine and everything built on it ask
+    # it (models.adapter.hook_point, layer_hook, UNEMBED_IN)
+    root = ENGINE.parent
+    found = {
+        str(f.relative_to(root)): hits
+        for pkg in ("engine", "effects", "graph", "properties", "verify", "analysis", "stats")
+        for f in (root / pkg).rglob("*.py")
+        if (hits := _hook_literals(f.read_text()))
+    }
+    assert not found, found
+    # the failing case: an f-string spelling one (a docstring mentioning one is fine)
+    hits = _hook_literals('x = f"blocks.{la}.attn.hook_z"\n"""blocks.0.hook_z"""\n')
+    assert sorted(hits) == [(1, ".attn.hook_z"), (1, "blocks.")]
