@@ -11,7 +11,7 @@ patches, optionally recording activations for a later condition (mediation).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from causal_mi.models.adapter import HookPoint, hook_point, layer_hook
 from causal_mi.spec.resolve import ModelDims
@@ -81,7 +81,7 @@ class Condition:
     base: str  # "clean" | "corrupt"
     patches: tuple[Patch, ...] = ()
     record: tuple[tuple[str, str], ...] = ()  # (key, hook name)
-    label: str = ""
+    label: str = field(default="", compare=False)  # a name for people: not its identity
     edges: EdgePlan | None = None
 
 

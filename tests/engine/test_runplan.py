@@ -164,3 +164,9 @@ def test_the_head_map_and_the_claims_read_one_table(passes):
     own = compute(prep.hypothesis, prep.model, prep.task)
     assert passes["stages"] > before
     assert np.allclose(own.head_effect, ctx.views.head_effect, atol=1e-5)
+
+
+def test_a_label_is_not_a_conditions_identity():
+    a, b = _ablate("L0H1", "one name"), _ablate("L0H1", "another")
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a != _ablate("L0H2", "one name")  # the failing case: other content
