@@ -178,7 +178,7 @@ def _propose(
     )
     edges = []
     for a, b, c in probes:
-        e = m.estimates[f"indirect({nodes[a]} -> {nodes[b]}.{c} -> logits)"]
+        e = _indirect(m, nodes[a], nodes[b], c)
         log.append(
             f"indirect({a} -> {b}.{c} -> logits) {e.point:+.3f} [{e.lower:+.3f}, {e.upper:+.3f}]"
         )
@@ -204,17 +204,16 @@ def _propose(
     f = m.estimates["faithfulness"]
     final.append(f"faithfulness >= {_down(f.lower - 0.05):.2f}")
     for k, s in nodes.items():
-        e = m.estimates[f"effect({s})"]
+        e = m.estimate("effect", s)
         final.append(f"effect({k}) >= {_down(e.lower / 2):.2f}")
     for edge in edges:
         if "." in edge.split("->")[1]:
             a, rcv = (x.strip() for x in edge.split("->"))
-            e = m.estimates[
-                f"indirect({nodes[a]} -> {nodes[rcv.split('.')[0]]}.{rcv.split('.')[1]} -> logits)"
-            ]
+            b, c = rcv.split(".")
+            e = _indirect(m, nodes[a], nodes[b], c)
             final.append(f"indirect({a} -> {rcv} -> logits) >= {_down(e.lower / 2):.2f}")
     if others:
-        e = m.estimates[f"effect({others[0]})"]
+        e = m.estimate("effect", others[0])
         final.append(f"effect({others[0]}) <= {max(0.05, _up(e.upper + 0.05)):.2f}")
     text = (
         head.replace(
@@ -227,3 +226,9 @@ def _propose(
         + "".join(f"  - {c}\n" for c in final)
     )
     return Proposal(text, nodes, log)
+
+
+def _indirect(m, sender: Site, head: Site, channel: str):
+    """The measured indirect(sender -> head.channel -> logits)."""
+    receiver = Site(Kind.HEAD_INPUT, head.layer, head.head, channel=channel)
+    return m.estimate("indirect", sender, receiver, Site(Kind.LOGITS))

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from causal_mi.effects import quantities as Q
+from causal_mi.effects.quantities import quantity_label
 from causal_mi.engine.cache import RunCache
 from causal_mi.engine.metrics import metric
 from causal_mi.engine.plan import Condition
 from causal_mi.engine.runner import Engine, Progress
 from causal_mi.models.loading import LoadedModel
 from causal_mi.spec.resolve import ResolvedClaim, ResolvedHypothesis
-from causal_mi.spec.sites import Kind, Site, format_site
+from causal_mi.spec.sites import Kind, Site
 from causal_mi.stats.bootstrap import Estimate, GapEstimate, bootstrap_ratio, gap_estimate
 from causal_mi.stats.corrections import replicates_needed
 from causal_mi.tasks.base import Task
@@ -36,14 +37,15 @@ class Measurement:
     bootstrap_seed: int = 0
     interval: str = "bca"
 
+    def estimate(self, quantity: str, *sites: Site) -> Estimate | None:
+        """The estimate of ``quantity`` over ``sites`` (see :func:`quantity_label`), or None
+        when it was not measured."""
+        return self.estimates.get(quantity_label(quantity, sites))
+
 
 def claim_label(hyp: ResolvedHypothesis, rc: ResolvedClaim) -> str:
-    """Label of a claim's estimate, in site names (so equal quantities share an estimate)."""
-    c = rc.claim
-    if c.quantity in ("faithfulness", "complement"):
-        return c.quantity
-    sep = " -> " if c.quantity in ("indirect", "direct") else ", "
-    return f"{c.quantity}(" + sep.join(format_site(s) for s in rc.sites) + ")"
+    """The identity of a claim's quantity (:func:`quantity_label`)."""
+    return quantity_label(rc.claim.quantity, rc.sites)
 
 
 def mediators_of(hyp: ResolvedHypothesis, a: Site) -> tuple[Site, ...]:

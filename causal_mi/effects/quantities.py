@@ -7,6 +7,7 @@ values. The functions here are pure: they build plans, the engine runs them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -90,18 +91,29 @@ def _key(*parts: object) -> str:
     return "|".join(str(p) for p in parts)
 
 
+def quantity_label(quantity: str, sites: Sequence[Site] = ()) -> str:
+    """The identity of a measured quantity: its kind and its sites in canonical site names,
+    so equal quantities share an estimate however a file names its nodes. Every estimate is
+    keyed by it and every reader asks through it
+    (:meth:`causal_mi.effects.measure.Measurement.estimate`)."""
+    if quantity in ("faithfulness", "complement"):
+        return quantity
+    sep = " -> " if quantity in ("indirect", "direct", "edge") else ", "
+    return f"{quantity}(" + sep.join(format_site(s) for s in sites) + ")"
+
+
 def effect(site: Site, ablation: str, label: str | None = None) -> Quantity:
     """[m(clean) - m(clean, n ablated)] / G."""
     k = _key("ablate", format_site(site), site.pos, ablation)
     cond = Condition("clean", site_patches([site], ABLATION_SOURCE[ablation]), label=k)
-    return Quantity(label or f"effect({format_site(site)})", {k: cond}, Numerator(CLEAN, k))
+    return Quantity(label or quantity_label("effect", (site,)), {k: cond}, Numerator(CLEAN, k))
 
 
 def restore(site: Site, label: str | None = None) -> Quantity:
     """[m(corrupt, n patched from clean) - m(corrupt)] / G."""
     k = _key("restore", format_site(site), site.pos)
     cond = Condition("corrupt", site_patches([site], "clean"), label=k)
-    return Quantity(label or f"restore({format_site(site)})", {k: cond}, Numerator(k, CORRUPT))
+    return Quantity(label or quantity_label("restore", (site,)), {k: cond}, Numerator(k, CORRUPT))
 
 
 def circuit_only(circuit: tuple[Site, ...], dims: ModelDims, ablation: str) -> Condition:
@@ -203,7 +215,7 @@ def edge_effect(sender: Site, receiver: Site, dims: ModelDims, ablation: str) ->
         "clean", edges=EdgePlan(keep, ABLATION_SOURCE[ablation], complement=False), label=k
     )
     return Quantity(
-        f"edge({format_site(sender)} -> {format_site(receiver)})",
+        quantity_label("edge", (sender, receiver)),
         {k: cond},
         Numerator(CLEAN, k),
     )

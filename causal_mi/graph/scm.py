@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from causal_mi.effects.measure import Measurement, claim_label, mediators_of
+from causal_mi.effects.quantities import quantity_label
 from causal_mi.graph.nodes import CLEAN, LOGITS, NodeData, do
 from causal_mi.spec.resolve import ResolvedHypothesis
 from causal_mi.spec.sites import Site, format_site
@@ -224,7 +225,7 @@ def _targets(hyp: ResolvedHypothesis, data: NodeData) -> list[tuple[str, str, li
             names += [m for m in meds if m is not None and m not in names]
         out.setdefault(label, (label, "effect" if q == "total" else q, names))  # type: ignore[arg-type]
     for name, site in data.graph.sites.items():
-        label = f"effect({format_site(site)})"
+        label = quantity_label("effect", (site,))
         out.setdefault(label, (label, "effect", [name]))
     return list(out.values())
 

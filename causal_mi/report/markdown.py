@@ -60,8 +60,7 @@ def render(ctx: ReportContext) -> str:
     ]
     lines += ["", "## Circuit nodes", "", "| node | site | effect | restore |", "|---|---|---|---|"]
     for name, site in hyp.nodes.items():
-        eff = m.estimates.get(f"effect({site})")
-        res = m.estimates.get(f"restore({site})")
+        eff, res = m.estimate("effect", site), m.estimate("restore", site)
         cells = [f"{_f(x.point)} [{_f(x.lower)}, {_f(x.upper)}]" if x else "" for x in (eff, res)]
         lines.append(f"| {name} | `{site}` | {cells[0]} | {cells[1]} |")
     level = (

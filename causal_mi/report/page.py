@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from markupsafe import Markup
 
+from causal_mi.effects.quantities import quantity_label
 from causal_mi.report import graph, svg
 from causal_mi.report.context import ReportContext
 from causal_mi.report.wording import PROPERTY_RUNS_HELP
@@ -97,9 +98,7 @@ def _graph(ctx: ReportContext) -> tuple[Markup, list[dict[str, str]]]:
         if comp in names:
             return names[comp]
         node_id = title or format_site(comp)
-        est = m.estimates.get(f"effect({format_site(site)})") or m.estimates.get(
-            f"effect({format_site(comp)})"
-        )
+        est = m.estimate("effect", site) or m.estimate("effect", comp)
         detail = format_site(site) + (f" · effect {est.point:+.2f}" if est else "")
         nodes[node_id] = graph.GraphNode(
             node_id, node_id, detail, ranks.index(_rank(comp)), est.point if est else None
@@ -113,7 +112,7 @@ def _graph(ctx: ReportContext) -> tuple[Markup, list[dict[str, str]]]:
     for e in hyp.edges:
         a = "embed" if e.sender.kind is Kind.EMBED else add(e.sender)
         b = "logits" if e.receiver.kind is Kind.LOGITS else add(e.receiver)
-        label = f"edge({format_site(e.sender)} -> {format_site(e.receiver)})"
+        label = quantity_label("edge", (e.sender, e.receiver))
         channel = e.receiver.channel if e.receiver.kind is Kind.HEAD_INPUT else ""
         merged.setdefault((a, b), []).append((channel, m.estimates.get(label), label))
     edges, rows = [], []
