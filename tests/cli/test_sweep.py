@@ -179,3 +179,70 @@ def test_sweep_summary_ranks_by_absolute_value():
     assert strongest(table, ("layer", "head")) == (
         "(layer=1, head=0) -0.76, (layer=0, head=0) +0.41, (layer=1, head=1) +0.30"
     )
+
+
+@pytest.mark.parametrize(
+    "second", [["--max-memory", "64KiB"], ["--max-rows", "3"], [], ["tampered"]]
+)
+def test_an_interrupted_verify_resumes_with_other_settings(hyp, tmp_path, monkeypatch, second):
+    # the reported bugs: a verify interrupted with one row budget and rerun with another
+    # read other examples' values, or crashed (exit 3, a shape mismatch). (Without DoWhy
+    # and the graph analysis, no claim condition records anything, so the claims read the
+    # saved cells as they are: the tampered case shows they are read.)
+    from causal_mi.engine.runner import Engine
+
+    whole = tmp_path / "whole"
+    assert _invoke("verify", hyp, "-o", whole, "--no-ablation-check", "--no-dowhy").exit_code in (
+        0,
+        1,
+    )
+    want = json.loads((whole / "results.json").read_text())
+    out = tmp_path / "resumed"
+    real, calls = Engine._forward, [0]
+
+    def forward(self, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] > 6:  # a few passes saved, then Ctrl-C
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(Engine, "_forward", forward)
+        r = _invoke(
+            "verify", hyp, "-o", out, "--no-ablation-check", "--no-dowhy", "--max-rows", "8"
+        )
+    assert r.exit_code == 130 and not (out / "results.json").exists(), r.output
+    saved = sorted((out / ".cache").rglob("*.safetensors"))
+    assert saved  # what finished was saved
+    tampered = second == ["tampered"]
+    if tampered:  # the failing case: saved cells that are not what they say
+        from safetensors import safe_open
+        from safetensors.torch import save_file
+
+        for f in saved:
+            with safe_open(str(f), framework="pt") as fh:
+                meta, tensors = fh.metadata(), {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+            values = tensors["values"].clone()
+            values[:-2] += 1.0  # conditions' cells, not the baselines (those cancel in G)
+            save_file({**tensors, "values": values}, str(f), metadata=meta)
+        second = []
+    r = _invoke("verify", hyp, "-o", out, "--no-ablation-check", "--no-dowhy", *second)
+    assert r.exit_code in (0, 1), r.output  # never 3
+    got = json.loads((out / "results.json").read_text())
+    assert tampered or got["verdict"] == want["verdict"]
+    # every measured value within the engine's batch tolerance, 1e-5 of a logit: the
+    # baselines, and each quantity's per-example numerator (per_example x G)
+    for k in ("clean", "corrupt"):
+        if not tampered:
+            np.testing.assert_allclose(got["baseline"][k], want["baseline"][k], atol=1e-5)
+    assert got["quantities"].keys() == want["quantities"].keys()
+
+    def numerators(doc):
+        g = doc["baseline"]["G"]
+        return {q: np.array(v["per_example"]) * g for q, v in doc["quantities"].items()}
+
+    same = all(
+        np.allclose(numerators(got)[q], numerators(want)[q], atol=1e-5, rtol=0)
+        for q in want["quantities"]
+    )
+    assert same == (not tampered)
