@@ -112,7 +112,9 @@ def act_patch(
     conds, index, shape = sweep_conditions(family, model, length, direction, layer)
     if engine is None:
         engine = Engine(model, max_rows=max_rows, progress=progress)
-    fast = IncrementalExecutor(engine, max_memory=max_memory, progress=progress)
+    fast = IncrementalExecutor(
+        engine, max_memory=max_memory, progress=progress, family=(family, direction, layer)
+    )
     among: tuple = (HookExecutor(engine),)
     if method != "hooks":
         why = fast.unavailable(task, conds)

@@ -52,10 +52,12 @@ def record_key(producer: Condition, hook: str) -> str:
     return f"rec:{condition_key(producer)}|{hook}"
 
 
+@lru_cache(maxsize=1 << 17)
 def condition_key(c: Condition) -> str:
     """The content address of a condition: its base, patches and edge plan. Its label is
     not part of it, nor what it records (recording changes no value; recorded rows are
-    cells of their own, addressed by this key and the hook)."""
+    cells of their own, addressed by this key and the hook). Memoized: conditions are
+    frozen, and a verify asks for the same ones many times (a sweep's ~10^4 on ioi-names)."""
     return digest(dataclasses.replace(c, label="", record=()))
 
 

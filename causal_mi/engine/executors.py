@@ -87,9 +87,19 @@ class PathExecutor(_EngineExecutor):
 class IncrementalExecutor:
     name = "incremental engine"
 
-    def __init__(self, engine: Any, *, max_memory: int | None = None, progress=None):
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        max_memory: int | None = None,
+        progress=None,
+        family: tuple[str, str, int] | None = None,
+    ):
+        """``family``: ``(family, direction, layer)`` the conditions are expected to be (a
+        caller that built them says so; only that family is then checked)."""
         self.engine = engine
         self.max_memory, self.progress = max_memory, progress
+        self.hint = family
 
     def family_of(self, task: Any, conditions: Sequence[Condition]):
         """``(family, direction, layer, rows)``: the sweep family whose conditions these
@@ -100,16 +110,22 @@ class IncrementalExecutor:
         length = task.examples[0].length
         wanted = [condition_key(c) for c in conditions]
         layers = range(model.dims.n_layers) if not model.dims.attn_only else ()
-        for family in FAMILIES_FAST:
-            for direction in ("ablate", "restore"):
-                for layer in layers if family == "neurons" else (0,):
-                    try:
-                        conds = sweep_conditions(family, model, length, direction, layer)[0]
-                    except ValueError:  # a family this model lacks (MLPs)
-                        continue
-                    at = {condition_key(c): i for i, c in enumerate(conds)}
-                    if all(k in at for k in wanted):
-                        return family, direction, layer, [at[k] for k in wanted]
+        candidates = [
+            (family, direction, layer)
+            for family in FAMILIES_FAST
+            for direction in ("ablate", "restore")
+            for layer in (layers if family == "neurons" else (0,))
+        ]
+        if self.hint is not None:
+            candidates = [self.hint]
+        for family, direction, layer in candidates:
+            try:
+                conds = sweep_conditions(family, model, length, direction, layer)[0]
+            except ValueError:  # a family this model lacks (MLPs)
+                continue
+            at = {condition_key(c): i for i, c in enumerate(conds)}
+            if all(k in at for k in wanted):
+                return family, direction, layer, [at[k] for k in wanted]
         return None
 
     def unavailable(self, task: Any, conditions: Sequence[Condition]) -> str | None:
