@@ -24,8 +24,9 @@ observational tests take the input's variation beyond clean/corrupt (which promp
 node's own noise: when two nodes read the same part of the prompt, that shared input shows
 as a dependence no declared edge explains, and is reported as the absent edge.
 
-Decision: an implication is *contradicted* when its Holm-adjusted p-value (statsmodels
-``multipletests`` over every tested implication of the file) is below 1 - confidence *and*
+Decision: an implication is *contradicted* when its Holm-adjusted p-value (statsmodels'
+``multipletests``, as :mod:`causal_mi.stats.corrections` writes it out, over every tested
+implication of the file) is below 1 - confidence *and*
 the dependence is larger than its margin (CI: a squared partial correlation of at least
 ``MIN_SHARE``; null effect: a root-mean-square change above ``NULL_MARGIN``), so exact numerical
 dependences (float rounding) never count and real ones always do.
