@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causal_mi.engine.executors import HookExecutor, IncrementalExecutor, choose
+from causal_mi.engine.executors import choose, executors
 from causal_mi.engine.joins import sweep_conditions
 from causal_mi.engine.runner import Engine, Progress
 from causal_mi.models.loading import LoadedModel
@@ -112,15 +112,14 @@ def act_patch(
     conds, index, shape = sweep_conditions(family, model, length, direction, layer)
     if engine is None:
         engine = Engine(model, max_rows=max_rows, progress=progress)
-    fast = IncrementalExecutor(
-        engine, max_memory=max_memory, progress=progress, family=(family, direction, layer)
-    )
-    among: tuple = (HookExecutor(engine),)
-    if method != "hooks":
-        why = fast.unavailable(task, conds)
-        if why is None:
-            among = (fast,)
-        elif method == "incremental":
+    hint = (family, direction, layer)
+    among = executors(engine, max_memory=max_memory, progress=progress, family=hint)
+    if method == "hooks":
+        among = among[-1:]  # the hook executor
+    elif method == "incremental":
+        among = among[:1]
+        why = among[0].unavailable(task, conds)
+        if why:
             raise ValueError(f"the incremental engine cannot run this sweep: {why}")
     v = choose(task, conds, among).run(task, conds, metric_name)
     return PatchSweep(

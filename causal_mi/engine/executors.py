@@ -129,27 +129,33 @@ class IncrementalExecutor:
         return None
 
     def unavailable(self, task: Any, conditions: Sequence[Condition]) -> str | None:
+        return self._check(task, conditions)[0]
+
+    def _check(self, task: Any, conditions: Sequence[Condition]):
+        """(why not or None, the family found by :meth:`family_of`)."""
         from causal_mi.engine.capabilities import capabilities
         from causal_mi.models.weights import weights_for
 
         why = capabilities(self.engine.model).incremental
         if why:
-            return why
+            return why, None
         if len(task) == 0:
-            return "the task has no examples"
+            return "the task has no examples", None
         if task.not_plain():  # answer sets, a metric read at a role: hook passes read them
-            return task.not_plain()
+            return task.not_plain(), None
         if len({e.length for e in task.examples}) != 1:
-            return "the incremental engine runs prompts of one token length at a time"
+            return "the incremental engine runs prompts of one token length at a time", None
         found = self.family_of(task, conditions)
         if found is None:
-            return (
+            why = (
                 "these conditions are not one act-patching sweep family's (a patch of each "
                 "head, position or neuron from the paired run)"
             )
+            return why, None
         if found[0] == "resid_mid" and weights_for(self.engine.model).parallel:
-            return "a parallel block has no resid_mid (attention and MLP both read resid_pre)"
-        return None
+            why = "a parallel block has no resid_mid (attention and MLP both read resid_pre)"
+            return why, None
+        return None, found
 
     def run(self, task: Any, conditions: Sequence[Condition], metric_name: str) -> Values:
         """Every cell from the run cache when it holds them all; else the family's sweep,
@@ -158,10 +164,10 @@ class IncrementalExecutor:
 
         from causal_mi.engine.joins import sweep_conditions, sweep_values
 
-        why = self.unavailable(task, conditions)
+        why, found = self._check(task, conditions)
         if why:
             raise ValueError(f"the incremental engine cannot run these conditions: {why}")
-        family, direction, layer, rows = self.family_of(task, conditions)
+        family, direction, layer, rows = found
         ckpt = self.engine._cache(task, metric(metric_name))
         ex_keys = [example_key(e) for e in task.examples]
         every = [*conditions, Condition("clean"), Condition("corrupt")]
@@ -191,7 +197,8 @@ class IncrementalExecutor:
 
 
 def executors(engine: Any, **incremental: Any) -> tuple[Executor, ...]:
-    """The executors of ``engine``'s model, fastest first."""
+    """The executors of ``engine``'s model, fastest first (incremental, path, hooks);
+    ``incremental``: :class:`IncrementalExecutor`'s options."""
     return (IncrementalExecutor(engine, **incremental), PathExecutor(engine), HookExecutor(engine))
 
 

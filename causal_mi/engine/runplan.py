@@ -225,7 +225,8 @@ class RunPlan:
         per phase and influence need, into ``engine``'s run cache. ``sweeps(request, task,
         engine, metric)`` runs a request naming a family (it chooses the executor); without it, or
         for a subset without a family, the engine runs the conditions on those examples.
-        Returns the number of distinct conditions run."""
+        Returns the number of conditions run (a separate request's counted as declared)."""
+        separate = 0
         if not gated:
             for r in self._requests:
                 if not r.separate:
@@ -239,13 +240,14 @@ class RunPlan:
                     sweeps(r, sub, engine, metric)
                 else:
                     engine.run(sub, list(r.conditions), metric)
+                separate += len(r.conditions)
         wave = [r for r in self._requests if r.gated == gated and not r.separate]
         conds = self._unique(wave)
         if gated:
             first = self._unique([r for r in self._requests if not r.gated and not r.separate])
             conds = {k: c for k, c in conds.items() if k not in first}
         if not conds:
-            return 0
+            return separate
         wanted = {condition_key(c) for r in wave if r.influence for c in r.conditions}
         available = self._unique([r for r in self._requests if not r.separate])
         recorded: dict = {}
@@ -260,7 +262,7 @@ class RunPlan:
                 if part:
                     r = engine.run(task, part, metric, recorded=recorded or None, influence=infl)
                     recorded = {**recorded, **r.recorded}
-        return len(conds)
+        return separate + len(conds)
 
 
 def _records_for(k: str, conds: dict[str, Condition], available: dict[str, Condition]) -> bool:
