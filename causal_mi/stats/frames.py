@@ -4,7 +4,8 @@ pandas 3 stores string labels (a frame's column names) in Arrow-backed arrays, a
 column lookup then converts between Arrow and Python strings. DoWhy's estimators and its
 ``gcm`` look columns up by name thousands of times per verify (a regression fit indexes
 the frame ~25 times), so that conversion was ~30% of the DoWhy cross-check's time
-(measured: 25 -> 18 ms per two-stage regression fit, the estimates identical to the bit).
+(``benchmarks/dowhy_frames.py``: 24.8 -> 18.1 ms per two-stage regression fit, 9.9 -> 7.1 ms
+per linear one, the estimates identical to the bit; numbers in benchmarks/RESULTS.md).
 Inside :func:`object_labels`, frames made by causal-mi or DoWhy keep Python strings;
 outside it pandas' default is untouched.
 """
